@@ -1,0 +1,219 @@
+"""Training and evaluation: the seed's loop, a history to plot, and checkpoints that resume exactly."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from mnist_tutorial.data import TensorSplit, batch_count, batches
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+DEVICES = ("auto", "cuda", "mps", "cpu")
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def choose_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; a named device must be available."""
+    if preference not in DEVICES:
+        raise ValueError(f"unknown device {preference!r}: choose one of {', '.join(DEVICES)}")
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    available = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
+    if not available[preference]():
+        raise ValueError(f"device {preference!r} was asked for but is not available here: "
+                         f"use --device auto or cpu (on Colab: Runtime -> Change runtime type -> GPU)")
+    return torch.device(preference)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's and PyTorch's random generators (PyTorch's covers every GPU too)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed an epoch starts from, so a resumed run shuffles exactly like an unbroken one."""
+    return seed * 1_000 + epoch
+
+
+def show_progress() -> bool:
+    """Progress bars in a terminal or a notebook, not when output goes to a file or CI."""
+    if os.environ.get("CI"):
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return sys.stderr.isatty() or hasattr(shell, "kernel")
+
+
+@dataclass
+class History:
+    """What a run measured: loss per logging interval and test accuracy per epoch."""
+
+    loss_epoch: list[float] = field(default_factory=list)  # fractional epoch of each loss point
+    loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)  # percent, one per epoch
+    train_seconds: list[float] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """Plain lists, safe for ``torch.load(weights_only=True)``."""
+        return asdict(self)
+
+
+def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim.Optimizer,
+                epoch: int = 1, log_interval: int = 300, log: Callable[[str], None] | None = None,
+                history: History | None = None, total: int | None = None,
+                memory_format: torch.memory_format = torch.contiguous_format) -> float:
+    """One pass over the training batches, the seed's loop; returns the mean loss.
+
+    Every ``log_interval`` batches the mean loss of those batches goes into ``history`` and, in
+    the seed's format ``[epoch, batch] loss: x.xxx``, to ``log``.
+    """
+    device = next(model.parameters()).device
+    criterion = nn.CrossEntropyLoss()
+    model.train()
+    running = torch.zeros((), device=device)  # summed on the device: no GPU sync every batch
+    epoch_total, seen = 0.0, 0
+    progress = tqdm(train_batches, total=total, desc=f"epoch {epoch}", leave=False,
+                    disable=not show_progress())
+    for batch_index, (images, labels) in enumerate(progress, start=1):
+        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        labels = labels.to(device, non_blocking=True)
+        loss = criterion(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        running += loss.detach()
+        seen += 1
+        if batch_index % log_interval == 0:
+            mean_loss = running.item() / log_interval
+            epoch_total += running.item()
+            running.zero_()
+            progress.set_postfix(loss=f"{mean_loss:.3f}")
+            if history is not None:
+                history.loss_epoch.append(epoch - 1 + batch_index / (total or batch_index))
+                history.loss.append(mean_loss)
+            if log is not None:
+                log(f"[{epoch}, {batch_index:5d}] loss: {mean_loss:.3f}")
+    epoch_total += running.item()
+    return epoch_total / max(seen, 1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, test_batches: Batches,
+             memory_format: torch.memory_format = torch.contiguous_format) -> tuple[int, int]:
+    """``(correct, total)`` over the batches; no gradients are needed to test."""
+    device = next(model.parameters()).device
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    total = 0
+    for images, labels in test_batches:
+        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+        labels = labels.to(device, non_blocking=True)
+        correct += (model(images).argmax(dim=1) == labels).sum()
+        total += len(labels)
+    return int(correct.item()), total
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    epoch: int, history: History, metadata: dict | None = None) -> Path:
+    """Write weights, optimizer state, epoch, history and plain metadata atomically.
+
+    The file is written under a temporary name in the same folder, then renamed, so an
+    interrupted save never leaves a half-written checkpoint under ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "epoch": epoch,
+        "history": history.to_dict(),
+        "metadata": dict(metadata or {}),
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(checkpoint, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Load a checkpoint into ``model`` (and ``optimizer``); returns epoch, history and metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: train with --save {path} first")
+    device = next(model.parameters()).device
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    try:
+        model.load_state_dict(checkpoint["model"])
+    except RuntimeError as error:
+        saved = checkpoint.get("metadata", {}).get("model", "an unknown model")
+        raise ValueError(f"checkpoint {path} holds weights of {saved!r} that do not fit "
+                         f"{type(model).__name__}: {str(error).splitlines()[0]}") from error
+    if optimizer is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    return {"epoch": checkpoint["epoch"], "history": History(**checkpoint["history"]),
+            "metadata": checkpoint["metadata"]}
+
+
+def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
+        optimizer: torch.optim.Optimizer, epochs: int = 10, batch_size: int = 64, seed: int = 1,
+        eval_batch_size: int = 1_000, log_interval: int = 300,
+        log: Callable[[str], None] | None = None,
+        checkpoint_path: str | os.PathLike | None = None, resume_from: str | os.PathLike | None = None,
+        metadata: dict | None = None, memory_format: torch.memory_format = torch.contiguous_format,
+        on_epoch_end: Callable[[int, History], None] | None = None) -> History:
+    """Train for ``epochs`` epochs on tensors, testing after each; returns the history.
+
+    Each epoch's shuffle starts from ``epoch_seed(seed, epoch)``, so a run resumed from a
+    checkpoint (``resume_from``) ends with the same weights as one that was never stopped.
+    With ``checkpoint_path`` a checkpoint is written after every epoch.
+    """
+    history, first_epoch = History(), 1
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, model, optimizer)
+        history, first_epoch = state["history"], state["epoch"] + 1
+    train = train.to(next(model.parameters()).device, memory_format)
+    test = test.to(next(model.parameters()).device, memory_format)
+    for epoch in range(first_epoch, epochs + 1):
+        torch.manual_seed(epoch_seed(seed, epoch))  # dropout and augmentation, if the model has any
+        shuffle = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+        started = time.perf_counter()
+        train_epoch(model, batches(train, batch_size, shuffle=True, generator=shuffle), optimizer,
+                    epoch=epoch, log_interval=log_interval, log=log, history=history,
+                    total=batch_count(len(train), batch_size), memory_format=memory_format)
+        history.train_seconds.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        correct, total = evaluate(model, batches(test, eval_batch_size), memory_format)
+        history.eval_seconds.append(time.perf_counter() - started)
+        history.test_accuracy.append(100 * correct / total)
+        if log is not None:
+            log(f"Accuracy of the network on the test images: {100 * correct / total:.2f} % "
+                f"[{correct}/{total}]")
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, model, optimizer, epoch, history,
+                            {**(metadata or {}), "seed": seed, "epochs": epochs})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+    return history

@@ -1,0 +1,38 @@
+"""Shared test set-up.
+
+``pytest`` runs in quick mode unless told otherwise: ``MNIST_TUTORIAL_QUICK=0 pytest`` runs the
+notebooks on the full data. This file is loaded before any test or notebook kernel starts, so
+the notebook kernels inherit the setting.
+"""
+
+import os
+import socket
+
+import pytest
+
+from mnist_tutorial.data import missing_files
+
+os.environ.setdefault("MNIST_TUTORIAL_QUICK", "1")
+
+
+@pytest.fixture(scope="session")
+def mnist_root():
+    """The data root that holds MNIST; tests that need real digits are skipped without it."""
+    from mnist_tutorial.data import data_root
+
+    root = data_root()
+    if missing_files("mnist", root):
+        pytest.skip(f"MNIST is not in {root}: set MNIST_TUTORIAL_DATA to run this test")
+    return root
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every connection attempt fails at once, as on a machine with no network."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network disabled for this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)

@@ -1,0 +1,137 @@
+import pytest
+import torch
+
+from mnist_tutorial import data
+
+
+def test_root_argument_wins_over_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "from_env"))
+    assert data.data_root(tmp_path / "explicit") == tmp_path / "explicit"
+    assert data.data_root() == tmp_path / "from_env"
+
+
+def test_default_root_is_data_folder_of_the_checkout(monkeypatch):
+    monkeypatch.delenv(data.DATA_ENV, raising=False)
+    repo = data.repository_root()
+    assert repo is not None and (repo / "pyproject.toml").is_file()
+    assert data.data_root() == repo / "data"
+
+
+def test_empty_environment_variable_falls_back_to_default(monkeypatch):
+    monkeypatch.setenv(data.DATA_ENV, "")
+    assert data.data_root() == data.default_data_root()
+
+
+def test_raw_folder_follows_torchvision_layout(tmp_path):
+    assert data.raw_folder("mnist", tmp_path) == tmp_path / "MNIST" / "raw"
+    assert data.raw_folder("fashion", tmp_path) == tmp_path / "FashionMNIST" / "raw"
+    with pytest.raises(ValueError, match="unknown dataset 'kmnist'"):
+        data.raw_folder("kmnist", tmp_path)
+
+
+def test_offline_error_names_folder_files_and_variable(tmp_path, no_network):
+    with pytest.raises(data.DataNotFoundError) as caught:
+        data.load_torchvision("mnist", root=tmp_path)
+    message = str(caught.value)
+    assert str(tmp_path / "MNIST" / "raw") in message
+    for name in data.RAW_FILES:
+        assert name in message
+    assert data.DATA_ENV in message
+    # nothing was left that a later run could mistake for data
+    assert data.missing_files("mnist", tmp_path) == list(data.RAW_FILES)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not list(tmp_path.glob(".download-*"))
+
+
+def test_no_download_when_files_missing_and_download_false(tmp_path):
+    with pytest.raises(data.DataNotFoundError, match="download=False"):
+        data.ensure_files("mnist", tmp_path, download=False)
+
+
+def test_files_present_means_no_download(mnist_root, no_network):
+    assert data.ensure_files("mnist", mnist_root) == mnist_root
+
+
+def test_balanced_subset_is_fixed_and_balanced():
+    labels = torch.tensor([3, 1, 1, 2, 3, 3, 2, 1, 2, 3])
+    indices = data.balanced_subset_indices(labels, per_class=2)
+    assert indices.tolist() == [0, 1, 2, 3, 4, 6]
+    assert torch.bincount(labels[indices]).tolist() == [0, 2, 2, 2]
+    with pytest.raises(ValueError, match="class 1 has only 3 examples"):
+        data.balanced_subset_indices(labels, per_class=4)
+
+
+def test_quick_mode_reads_environment(monkeypatch):
+    monkeypatch.setenv(data.QUICK_ENV, "1")
+    assert data.quick_mode()
+    monkeypatch.setenv(data.QUICK_ENV, "0")
+    assert not data.quick_mode()
+    monkeypatch.delenv(data.QUICK_ENV)
+    assert not data.quick_mode()
+
+
+def test_quick_split_has_every_class_equally(mnist_root):
+    train = data.load_split("mnist", train=True, root=mnist_root, quick=True)
+    test = data.load_split("mnist", train=False, root=mnist_root, quick=True)
+    assert torch.bincount(train.labels).tolist() == [data.QUICK_PER_CLASS["train"]] * 10
+    assert torch.bincount(test.labels).tolist() == [data.QUICK_PER_CLASS["test"]] * 10
+
+
+def test_mean_std_of_synthetic_images():
+    images = torch.tensor([[[0, 255], [255, 0]]], dtype=torch.uint8)
+    mean, std = data.compute_mean_std(images)
+    assert mean == pytest.approx(0.5)
+    assert std == pytest.approx(torch.tensor([0.0, 1.0, 1.0, 0.0]).std().item())
+
+
+def test_mnist_constants_come_from_the_training_images(mnist_root):
+    images = data.load_torchvision("mnist", train=True, root=mnist_root).data
+    mean, std = data.compute_mean_std(images)
+    assert (round(mean, 4), round(std, 4)) == data.NORMALIZATION["mnist"] == (0.1307, 0.3081)
+
+
+def test_fast_path_equals_seed_transform(mnist_root):
+    split = data.load_split("mnist", train=False, root=mnist_root, quick=False)
+    seed_dataset = data.load_torchvision("mnist", train=False, root=mnist_root,
+                                         transform=data.seed_transform())
+    assert split.images.shape == (10_000, 1, 28, 28) and split.images.dtype == torch.float32
+    for index in (0, 1, 4_321, 9_999):
+        image, label = seed_dataset[index]
+        assert torch.equal(split.images[index], image)
+        assert split.labels[index].item() == label
+
+
+def test_batches_cover_every_example_once():
+    split = data.TensorSplit(torch.arange(10.0).view(10, 1, 1, 1), torch.arange(10))
+    generator = torch.Generator().manual_seed(0)
+    shuffled = list(data.batches(split, 3, shuffle=True, generator=generator))
+    assert [len(labels) for _, labels in shuffled] == [3, 3, 3, 1]
+    seen = torch.cat([labels for _, labels in shuffled])
+    assert sorted(seen.tolist()) == list(range(10)) and seen.tolist() != list(range(10))
+    for images, labels in shuffled:
+        assert torch.equal(images.flatten().long(), labels)  # images and labels stay paired
+    in_order = list(data.batches(split, 4, drop_last=True))
+    assert [labels.tolist() for _, labels in in_order] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert data.batch_count(10, 4, drop_last=True) == 2 and data.batch_count(10, 4) == 3
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        next(data.batches(split, 0))
+
+
+def test_seed_dataloaders_quick_subset(mnist_root):
+    train_loader, test_loader = data.seed_dataloaders(root=mnist_root, quick=True)
+    assert len(train_loader.dataset) == 10 * data.QUICK_PER_CLASS["train"]
+    assert len(test_loader.dataset) == 10 * data.QUICK_PER_CLASS["test"]
+    images, labels = next(iter(train_loader))
+    assert images.shape == (64, 1, 28, 28) and labels.shape == (64,)
+
+
+def test_fashion_mnist_through_the_same_api(tmp_path, monkeypatch):
+    if any(not (data.DEBIAN_FASHION_DIR / f"{n}.gz").is_file() for n in data.RAW_FILES):
+        pytest.skip("Fashion-MNIST needs: apt-get install dataset-fashion-mnist")
+    split = data.load_split("fashion", train=False, root=tmp_path, quick=True)
+    assert split.images.shape == (1_000, 1, 28, 28)
+    assert data.missing_files("fashion", tmp_path) == []
+    assert not list(data.raw_folder("fashion", tmp_path).glob(".*"))  # no temporary files left
+    images = data.load_torchvision("fashion", train=True, root=tmp_path).data
+    mean, std = data.compute_mean_std(images)
+    assert (round(mean, 3), round(std, 3)) == tuple(round(v, 3) for v in data.NORMALIZATION["fashion"])

@@ -1,0 +1,45 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_tutorial.models import SeedNet, build_model, count_parameters
+
+
+def test_seed_net_shapes_layer_by_layer():
+    net = SeedNet()
+    x = torch.randn(2, 1, 28, 28)
+    x = net.conv1(x)
+    assert x.shape == (2, 10, 24, 24)
+    x = net.relu(net.pooling(x))
+    assert x.shape == (2, 10, 12, 12)
+    x = net.conv2(x)
+    assert x.shape == (2, 20, 8, 8)
+    x = net.relu(net.pooling(x))
+    assert x.shape == (2, 20, 4, 4)
+    assert x.flatten(1).shape == (2, 320)
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_seed_net_parameter_count_by_hand():
+    conv1 = 10 * 1 * 5 * 5 + 10
+    conv2 = 20 * 10 * 5 * 5 + 20
+    fc1 = 320 * 50 + 50
+    fc2 = 50 * 10 + 10
+    assert count_parameters(SeedNet()) == conv1 + conv2 + fc1 + fc2 == 21_840
+
+
+def test_seed_net_forward_matches_functional_ops_in_seed_order():
+    torch.manual_seed(0)
+    net = SeedNet()
+    x = torch.randn(3, 1, 28, 28)
+    y = F.relu(F.max_pool2d(F.conv2d(x, net.conv1.weight, net.conv1.bias), 2))
+    y = F.relu(F.max_pool2d(F.conv2d(y, net.conv2.weight, net.conv2.bias), 2))
+    y = F.relu(F.linear(y.flatten(1), net.fc1.weight, net.fc1.bias))
+    y = F.linear(y, net.fc2.weight, net.fc2.bias)
+    torch.testing.assert_close(net(x), y)
+
+
+def test_build_model_by_name():
+    assert isinstance(build_model("seed"), SeedNet)
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        build_model("resnet")

@@ -1,0 +1,141 @@
+import pytest
+import torch
+
+from mnist_tutorial.data import TensorSplit
+from mnist_tutorial.models import SeedNet
+from mnist_tutorial.training import (History, choose_device, evaluate, fit, load_checkpoint,
+                                     save_checkpoint, seed_everything, train_epoch)
+
+
+def toy_split(n: int, seed: int) -> TensorSplit:
+    """Learnable fake digits: class k has a bright square at a class-specific place."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = 0.3 * torch.randn(n, 1, 28, 28, generator=generator)
+    for k in range(10):
+        row, col = 2 + 2 * (k // 5) * 5, 2 + 5 * (k % 5)
+        images[labels == k, :, row:row + 5, col:col + 5] += 2.0
+    return TensorSplit(images, labels)
+
+
+def make_model_and_optimizer(seed: int = 0):
+    seed_everything(seed)
+    model = SeedNet()
+    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
+
+
+def test_choose_device():
+    assert choose_device("cpu") == torch.device("cpu")
+    assert choose_device("auto").type in {"cuda", "mps", "cpu"}
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        choose_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' was asked for but is not available"):
+            choose_device("cuda")
+
+
+def test_a_few_training_steps_lower_the_loss():
+    model, _ = make_model_and_optimizer()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    split = toy_split(256, seed=0)
+    batches = [(split.images[i:i + 32], split.labels[i:i + 32]) for i in range(0, 256, 32)]
+    before = torch.nn.functional.cross_entropy(model(split.images), split.labels).item()
+    for epoch in range(1, 6):
+        train_epoch(model, batches, optimizer, epoch=epoch)
+    after = torch.nn.functional.cross_entropy(model(split.images), split.labels).item()
+    assert after < 0.5 * before
+
+
+def test_train_epoch_logs_in_the_seed_format():
+    model, optimizer = make_model_and_optimizer()
+    split = toy_split(64, seed=0)
+    batches = [(split.images[i:i + 8], split.labels[i:i + 8]) for i in range(0, 64, 8)]
+    lines, history = [], History()
+    mean = train_epoch(model, batches, optimizer, epoch=3, log_interval=4, log=lines.append,
+                       history=history, total=8)
+    assert len(lines) == 2 and lines[0].startswith("[3,     4] loss: ")
+    assert history.loss_epoch == [2.5, 3.0]
+    assert mean == pytest.approx(sum(history.loss) / 2, rel=1e-5)
+
+
+def test_evaluate_counts_correct_predictions():
+    class Fixed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return torch.nn.functional.one_hot(x.flatten(1)[:, 0].long(), 10).float()
+
+    images = torch.tensor([1, 2, 3, 4.0]).view(4, 1, 1, 1)
+    labels = torch.tensor([1, 2, 0, 4])
+    assert evaluate(Fixed(), [(images[:2], labels[:2]), (images[2:], labels[2:])]) == (3, 4)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model, optimizer = make_model_and_optimizer()
+    split = toy_split(64, seed=0)
+    train_epoch(model, [(split.images, split.labels)], optimizer)
+    history = History(loss=[1.0], loss_epoch=[1.0], test_accuracy=[50.0])
+    path = save_checkpoint(tmp_path / "sub" / "net.pt", model, optimizer, epoch=1,
+                           history=history, metadata={"model": "seed"})
+    assert [p.name for p in path.parent.iterdir()] == ["net.pt"]  # no temporary file left
+    other, other_optimizer = make_model_and_optimizer(seed=1)
+    state = load_checkpoint(path, other, other_optimizer)
+    assert state["epoch"] == 1 and state["history"] == history
+    assert state["metadata"] == {"model": "seed"}
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    assert optimizer.state_dict()["state"][0]["momentum_buffer"].equal(
+        other_optimizer.state_dict()["state"][0]["momentum_buffer"])
+
+
+def test_failed_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    model, optimizer = make_model_and_optimizer()
+    path = save_checkpoint(tmp_path / "net.pt", model, optimizer, epoch=1, history=History())
+    before = path.read_bytes()
+
+    def broken_save(obj, f):
+        with open(f, "wb") as handle:
+            handle.write(b"half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, model, optimizer, epoch=2, history=History())
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["net.pt"]
+
+
+def test_load_checkpoint_errors(tmp_path):
+    model, optimizer = make_model_and_optimizer()
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    wrong = torch.nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "linear.pt", wrong, torch.optim.SGD(wrong.parameters(), 0.1),
+                           epoch=1, history=History(), metadata={"model": "linear"})
+    with pytest.raises(ValueError, match="holds weights of 'linear' that do not fit SeedNet"):
+        load_checkpoint(path, model)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_resume_ends_with_the_same_weights(tmp_path, layout):
+    train, test = toy_split(200, seed=0), toy_split(50, seed=1)
+    settings = dict(batch_size=16, seed=7, log_interval=5, memory_format=layout)
+
+    model, optimizer = make_model_and_optimizer()
+    model = model.to(memory_format=layout)
+    unbroken = fit(model, train, test, optimizer, epochs=3, **settings)
+
+    first, first_optimizer = make_model_and_optimizer()
+    first = first.to(memory_format=layout)
+    fit(first, train, test, first_optimizer, epochs=2, checkpoint_path=tmp_path / "c.pt", **settings)
+    second, second_optimizer = make_model_and_optimizer(seed=99)  # different start: all must load
+    second = second.to(memory_format=layout)
+    resumed = fit(second, train, test, second_optimizer, epochs=3, resume_from=tmp_path / "c.pt",
+                  **settings)
+
+    for (name, a), b in zip(model.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed.test_accuracy == unbroken.test_accuracy
+    assert resumed.loss == unbroken.loss
