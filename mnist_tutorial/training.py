@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mnist_tutorial.data import TensorSplit, batch_count, batches
+from mnist_tutorial.data import TensorSplit, batch_count, batches, repository_root
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 DEVICES = ("auto", "cuda", "mps", "cpu")
@@ -128,6 +128,11 @@ def evaluate(model: nn.Module, test_batches: Batches,
         correct += (model(images).argmax(dim=1) == labels).sum()
         total += len(labels)
     return int(correct.item()), total
+
+
+def default_checkpoint_path(name: str) -> Path:
+    """``checkpoints/<name>.pt`` at the repository root (git-ignored), or in the current folder."""
+    return (repository_root() or Path.cwd()) / "checkpoints" / f"{name}.pt"
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,

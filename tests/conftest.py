@@ -1,25 +1,15 @@
-"""Shared test set-up.
+"""Fixtures shared by the unit tests (quick mode is set in the root ``conftest.py``)."""
 
-``pytest`` runs in quick mode unless told otherwise: ``MNIST_TUTORIAL_QUICK=0 pytest`` runs the
-notebooks on the full data. This file is loaded before any test or notebook kernel starts, so
-the notebook kernels inherit the setting.
-"""
-
-import os
 import socket
 
 import pytest
 
-from mnist_tutorial.data import missing_files
-
-os.environ.setdefault("MNIST_TUTORIAL_QUICK", "1")
+from mnist_tutorial.data import data_root, missing_files
 
 
 @pytest.fixture(scope="session")
 def mnist_root():
     """The data root that holds MNIST; tests that need real digits are skipped without it."""
-    from mnist_tutorial.data import data_root
-
     root = data_root()
     if missing_files("mnist", root):
         pytest.skip(f"MNIST is not in {root}: set MNIST_TUTORIAL_DATA to run this test")

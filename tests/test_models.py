@@ -43,3 +43,12 @@ def test_build_model_by_name():
     assert isinstance(build_model("seed"), SeedNet)
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet")
+
+
+def test_average_pooling_variant():
+    net = SeedNet(pooling="avg")
+    assert isinstance(net.pooling, torch.nn.AvgPool2d)
+    assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(net) == 21_840
+    with pytest.raises(ValueError, match="unknown pooling 'min'"):
+        SeedNet(pooling="min")
