@@ -1,0 +1,194 @@
+"""Convolution, padding and pooling written from scratch, checked against ``torch.nn.functional``.
+
+Every function takes the same arguments as its PyTorch twin and gives the same numbers:
+
+- ``conv2d_loops``: the convolution as plain loops, the version to read first;
+- ``conv2d``: the same result from one matrix product (im2col), fast enough to train with;
+- ``pad2d``, ``max_pool2d``, ``avg_pool2d`` and the output-size formula ``conv_output_size``.
+
+Like PyTorch, "convolution" here is cross-correlation: the kernel is slid over the input as it
+is, never flipped. Images are (N, C, H, W) batches or single (C, H, W) images.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+
+IntOrPair = int | tuple[int, int]
+
+
+def _int(value: int, name: str) -> int:
+    """``value`` as a Python int (numpy and torch integers welcome); anything else is a ValueError."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an int, got {value!r}") from None
+
+
+def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
+    """``3 -> (3, 3)``, ``(1, 2) -> (1, 2)``; anything else is a ValueError."""
+    if not isinstance(value, (tuple, list)):
+        return _int(value, name), _int(value, name)
+    if len(value) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints (height, width), "
+                         f"got {value!r}")
+    return _int(value[0], name), _int(value[1], name)
+
+
+def _output_size(n: int, kernel: int, padding: int, stride: int, axis: str = "") -> int:
+    """The output-size formula, after checking stride, padding and that the kernel fits."""
+    where = f" along the {axis}" if axis else ""
+    if stride <= 0:
+        raise ValueError(f"stride must be positive, got {stride}{where}: "
+                         f"the window moves at least one pixel per step")
+    if padding < 0:
+        raise ValueError(f"padding must be zero or positive, got {padding}{where}: "
+                         f"it is the number of rows/columns added on each side")
+    if kernel > n + 2 * padding:
+        raise ValueError(f"the kernel ({kernel}) is larger than the padded input "
+                         f"({n} + 2 x {padding} = {n + 2 * padding}){where}: the kernel must fit "
+                         f"inside the padded input; use a smaller kernel or more padding")
+    return (n + 2 * padding - kernel) // stride + 1
+
+
+def conv_output_size(n: int, kernel: int, padding: int = 0, stride: int = 1) -> int:
+    """Output length along one axis: ``(n + 2 * padding - kernel) // stride + 1``."""
+    n, kernel = _int(n, "input size n"), _int(kernel, "kernel size")
+    padding, stride = _int(padding, "padding"), _int(stride, "stride")
+    if n < 1 or kernel < 1:
+        raise ValueError(f"input size and kernel size must be at least 1, got n={n}, "
+                         f"kernel={kernel}")
+    return _output_size(n, kernel, padding, stride)
+
+
+def _check_input(op: str, x: torch.Tensor) -> None:
+    """The input must be a batch (N, C, H, W) or one image (C, H, W)."""
+    if x.dim() not in (3, 4):
+        hint = " (for one matrix, add the channel axis: x[None])" if x.dim() == 2 else ""
+        raise ValueError(f"{op} expects an input of shape (N, C, H, W) or (C, H, W), got "
+                         f"{x.dim()} dimensions, shape {tuple(x.shape)}{hint}")
+
+
+def _check_window(op: str, x: torch.Tensor, kernel: IntOrPair, stride: IntOrPair,
+                  padding: IntOrPair) -> tuple[torch.Tensor, bool, tuple[int, int],
+                                               tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Validate a sliding-window op; return (4-d input, was it unbatched, kernel, stride,
+    padding, output height and width)."""
+    _check_input(op, x)
+    kernel = _pair(kernel, "kernel size")
+    if min(kernel) < 1:
+        raise ValueError(f"the kernel size must be at least 1, got {kernel}")
+    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
+    out = tuple(_output_size(n, k, p, s, axis) for n, k, p, s, axis in
+                zip(x.shape[-2:], kernel, padding, stride, ("height", "width")))
+    return (x if x.dim() == 4 else x.unsqueeze(0)), x.dim() == 3, kernel, stride, padding, out
+
+
+def _check_conv(op: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                stride: IntOrPair, padding: IntOrPair):
+    """``_check_window`` plus the kernel's rules: its shape, its channels, the bias' shape."""
+    _check_input(op, x)
+    if weight.dim() != 4:
+        hint = (" (for one 2-d kernel, add the two channel axes: weight[None, None])"
+                if weight.dim() == 2 else "")
+        raise ValueError(f"{op} expects a weight of shape (out_channels, in_channels, kH, kW), "
+                         f"got {weight.dim()} dimensions, shape {tuple(weight.shape)}{hint}")
+    if weight.shape[1] != x.shape[-3]:
+        raise ValueError(f"the input has {x.shape[-3]} channels but the kernel has "
+                         f"{weight.shape[1]}: a kernel must have as many channels as its input "
+                         f"(weight.shape[1] == x.shape[-3])")
+    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+        raise ValueError(f"bias must have one value per output channel, shape "
+                         f"({weight.shape[0]},), got shape {tuple(bias.shape)}")
+    return _check_window(op, x, tuple(weight.shape[-2:]), stride, padding)
+
+
+def pad2d(x: torch.Tensor, padding: IntOrPair, value: float = 0.0) -> torch.Tensor:
+    """Add ``padding`` rows above and below and columns left and right, filled with ``value``."""
+    if x.dim() < 2:
+        raise ValueError(f"pad2d pads the last two dimensions (height, width), so the input "
+                         f"needs at least 2 dimensions, got shape {tuple(x.shape)}")
+    ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be zero or positive, got {padding!r}: "
+                         f"it is the number of rows/columns added on each side")
+    height, width = x.shape[-2:]
+    padded = x.new_full((*x.shape[:-2], height + 2 * ph, width + 2 * pw), value)
+    padded[..., ph:ph + height, pw:pw + width] = x
+    return padded
+
+
+def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                 stride: IntOrPair = 1, padding: IntOrPair = 0) -> torch.Tensor:
+    """Cross-correlation with plain loops: one window, one kernel, one output number at a time."""
+    x, unbatched, (kh, kw), (sh, sw), padding, (out_h, out_w) = _check_conv(
+        "conv2d_loops", x, weight, bias, stride, padding)
+    x = pad2d(x, padding)
+    out = x.new_zeros(x.shape[0], weight.shape[0], out_h, out_w)
+    for n in range(x.shape[0]):                    # every image
+        for o in range(weight.shape[0]):           # every kernel makes one output channel
+            for i in range(out_h):                 # every window position, row by row
+                for j in range(out_w):
+                    window = x[n, :, i * sh:i * sh + kh, j * sw:j * sw + kw]  # all channels
+                    # multiply each channel by the kernel's matching channel, add everything
+                    out[n, o, i, j] = (window * weight[o]).sum()
+            if bias is not None:
+                out[n, o] += bias[o]
+    return out[0] if unbatched else out
+
+
+def _windows(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
+             out: tuple[int, int]) -> torch.Tensor:
+    """A (N, C, out_h, out_w, kH, kW) view of every window of x (N, C, H, W), no copy."""
+    n, c, h, w = x.stride()
+    return x.as_strided((*x.shape[:2], *out, *kernel),
+                        (n, c, h * stride[0], w * stride[1], h, w))
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           stride: IntOrPair = 1, padding: IntOrPair = 0) -> torch.Tensor:
+    """Cross-correlation as one matrix product: every window flattened into a row (im2col)."""
+    x, unbatched, kernel, stride, padding, out = _check_conv(
+        "conv2d", x, weight, bias, stride, padding)
+    windows = _windows(pad2d(x, padding), kernel, stride, out)
+    result = torch.einsum("nchwij,ocij->nohw", windows, weight)
+    if bias is not None:
+        result = result + bias[:, None, None]
+    return result[0] if unbatched else result
+
+
+def _check_pool(op: str, x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None,
+                padding: IntOrPair):
+    """``_check_window`` with PyTorch's pooling defaults and rule: stride defaults to the kernel
+    size, padding is at most half the kernel, so every window overlaps the input."""
+    checked = _check_window(op, x, kernel_size, kernel_size if stride is None else stride,
+                            padding)
+    kernel, padding = checked[2], checked[4]
+    if any(2 * p > k for k, p in zip(kernel, padding)):
+        raise ValueError(f"{op}: padding {padding} is more than half the kernel size {kernel}: "
+                         f"pooling padding must be at most kernel_size // 2")
+    return checked
+
+
+def max_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+               padding: IntOrPair = 0) -> torch.Tensor:
+    """The largest value in each window; padding is -inf, so it is never picked."""
+    x, unbatched, kernel, stride, padding, out = _check_pool(
+        "max_pool2d", x, kernel_size, stride, padding)
+    windows = _windows(pad2d(x, padding, value=float("-inf")), kernel, stride, out)
+    result = windows.amax(dim=(-2, -1))
+    return result[0] if unbatched else result
+
+
+def avg_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+               padding: IntOrPair = 0) -> torch.Tensor:
+    """The mean of each window; padded zeros count (PyTorch's ``count_include_pad=True``)."""
+    x, unbatched, kernel, stride, padding, out = _check_pool(
+        "avg_pool2d", x, kernel_size, stride, padding)
+    windows = _windows(pad2d(x, padding), kernel, stride, out)
+    result = windows.mean(dim=(-2, -1))
+    return result[0] if unbatched else result
