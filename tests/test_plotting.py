@@ -1,0 +1,170 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from mnist_tutorial import plotting
+from mnist_tutorial.plotting import (LiveCurves, plot_confusion_matrix, plot_feature_maps,
+                                     plot_image_grid, plot_training_curves)
+from mnist_tutorial.training import History
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def image_axes(figure):
+    return [axes for axes in figure.axes if axes.images and axes.get_label() != "<colorbar>"]
+
+
+def test_image_grid_draws_every_image_with_its_title_and_data():
+    images = torch.arange(13 * 28 * 28, dtype=torch.float32).reshape(13, 1, 28, 28)
+    titles = [f"digit {i}" for i in range(13)]
+    figure = plot_image_grid(images, titles=titles, ncols=5, title="Thirteen digits")
+    panels = image_axes(figure)
+    assert len(panels) == 13 and len(figure.axes) == 13  # no empty panels, no colour bar
+    assert [axes.get_title() for axes in panels] == titles
+    assert figure.get_suptitle() == "Thirteen digits"
+    np.testing.assert_array_equal(panels[7].images[0].get_array(), images[7, 0].numpy())
+    rows = {axes.get_subplotspec().rowspan.start for axes in panels}
+    assert rows == {0, 1, 2}  # 13 images in rows of 5
+
+
+def test_image_grid_shares_the_colour_scale_and_labels_the_colour_bar():
+    images = torch.randn(4, 6, 6)
+    figure = plot_image_grid(images, title="Kernels", vmin=-2.0, vmax=2.0, colorbar_label="weight")
+    panels = image_axes(figure)
+    assert len(panels) == 4 and len(figure.axes) == 5
+    assert all(axes.images[0].get_clim() == (-2.0, 2.0) for axes in panels)
+    colorbar = [axes for axes in figure.axes if axes not in panels][0]
+    assert "weight" in (colorbar.get_ylabel(), colorbar.get_xlabel())
+
+
+def test_image_grid_with_colour_bar_uses_the_data_range_by_default():
+    images = torch.tensor([[[0.0, 1.0]], [[-3.0, 0.5]]])
+    figure = plot_image_grid(images, title="Two", colorbar_label="value")
+    assert all(axes.images[0].get_clim() == (-3.0, 1.0) for axes in image_axes(figure))
+
+
+def test_image_grid_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        plot_image_grid(torch.zeros(28, 28))
+    with pytest.raises(ValueError, match="one per image"):
+        plot_image_grid(torch.zeros(3, 28, 28), titles=["a", "b"])
+    with pytest.raises(ValueError, match="ncols"):
+        plot_image_grid(torch.zeros(3, 28, 28), ncols=0)
+
+
+def test_feature_maps_one_panel_per_channel_on_one_scale():
+    maps = torch.randn(1, 10, 24, 24)
+    figure = plot_feature_maps(maps, "conv1 output", ncols=5)
+    panels = image_axes(figure)
+    assert len(panels) == 10
+    assert [axes.get_title() for axes in panels] == [f"channel {c}" for c in range(10)]
+    assert figure.get_suptitle() == "conv1 output"
+    expected = (maps.min().item(), maps.max().item())
+    assert all(np.allclose(axes.images[0].get_clim(), expected) for axes in panels)
+    np.testing.assert_allclose(panels[3].images[0].get_array(), maps[0, 3].numpy())
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        plot_feature_maps(torch.zeros(2, 3, 4, 4), "two images")
+
+
+def history():
+    return History(loss_epoch=[0.5, 1.0, 1.5, 2.0], loss=[1.0, 0.3, 0.2, 0.1],
+                   test_accuracy=[96.0, 97.5], train_seconds=[1.0, 1.0], eval_seconds=[0.1, 0.1])
+
+
+def test_training_curves_plot_the_history_and_the_seed():
+    seed = [96.35, 97.28, 98.25]
+    figure = plot_training_curves(history(), seed_accuracy=seed)
+    loss_axes, accuracy_axes = figure.axes
+    assert loss_axes.get_title() and accuracy_axes.get_title() and figure.get_suptitle()
+    assert loss_axes.get_xlabel() == accuracy_axes.get_xlabel() == "epoch"
+    assert "loss" in loss_axes.get_ylabel() and "accuracy" in accuracy_axes.get_ylabel()
+    np.testing.assert_array_equal(loss_axes.lines[0].get_xdata(), [0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_array_equal(loss_axes.lines[0].get_ydata(), [1.0, 0.3, 0.2, 0.1])
+    ours, theirs = accuracy_axes.lines
+    np.testing.assert_array_equal(ours.get_xdata(), [1, 2])
+    np.testing.assert_array_equal(ours.get_ydata(), [96.0, 97.5])
+    np.testing.assert_array_equal(theirs.get_ydata(), seed)
+
+
+def test_training_curves_accept_a_checkpoint_dict_and_reject_other_things():
+    figure = plot_training_curves(history().to_dict())
+    assert len(figure.axes[1].lines) == 1
+    with pytest.raises(ValueError, match="History"):
+        plot_training_curves([1, 2, 3])
+
+
+def test_live_curves_outside_a_notebook_redraw_one_figure_and_print(capsys):
+    live = LiveCurves(epochs=10, seed_accuracy=[96.35, 97.28])
+    figure = live.figure
+    run = history()
+    live.update(1, History(loss_epoch=run.loss_epoch[:2], loss=run.loss[:2], test_accuracy=[96.0]))
+    live.update(2, run)
+    assert live.figure is figure and len(figure.axes) == 2 and live.updates == 2
+    assert plt.get_fignums() == []  # not a pyplot figure: the backend never shows it again
+    accuracy_axes = live.accuracy_axes
+    np.testing.assert_array_equal(accuracy_axes.lines[0].get_ydata(), [96.0, 97.5])
+    assert len(accuracy_axes.lines) == 2 and accuracy_axes.get_xlim() == (0.5, 10.5)
+    assert figure.get_suptitle() == "Training live: epoch 2 of 10"
+    assert capsys.readouterr().out.splitlines() == ["epoch 1: test accuracy 96.00%",
+                                                    "epoch 2: test accuracy 97.50%"]
+    assert live.png().startswith(b"\x89PNG")
+
+
+def test_live_curves_in_a_notebook_update_one_display(monkeypatch):
+    shown = []
+
+    class Handle:
+        def update(self, image):
+            shown.append(("update", image.data))
+
+    def display(image, display_id=False):
+        assert display_id is True
+        shown.append(("display", image.data))
+        return Handle()
+
+    monkeypatch.setattr(plotting, "_in_notebook", lambda: True)
+    monkeypatch.setattr("IPython.display.display", display)
+    live = LiveCurves(epochs=3)
+    for epoch in (1, 2, 3):
+        live.update(epoch, history())
+    assert [kind for kind, _ in shown] == ["display", "update", "update"]
+    assert all(data.startswith(b"\x89PNG") for _, data in shown)
+
+
+def test_live_curves_rejects_zero_epochs():
+    with pytest.raises(ValueError, match="epochs"):
+        LiveCurves(epochs=0)
+
+
+def test_confusion_matrix_figure_shows_every_count_and_names_the_axes():
+    matrix = torch.tensor([[5, 1, 0], [0, 7, 2], [3, 0, 9]])
+    names = ["cat", "dog", "bird"]
+    figure = plot_confusion_matrix(matrix, names, "Pets")
+    axes = figure.axes[0]
+    assert axes.get_title() == "Pets"
+    assert axes.get_xlabel() == "predicted label" and axes.get_ylabel() == "true label"
+    assert [t.get_text() for t in axes.get_xticklabels()] == names
+    assert [t.get_text() for t in axes.get_yticklabels()] == names
+    written = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
+               for t in axes.texts}
+    assert written == {(r, c): str(int(matrix[r, c])) for r in range(3) for c in range(3)}
+    drawn = axes.images[0].get_array()
+    assert drawn.mask[0, 2] and drawn.mask[1, 0]  # empty cells are masked (drawn white)
+    assert drawn[2, 2] == 9
+    assert len(figure.axes) == 2  # the matrix and its colour bar
+
+
+def test_confusion_matrix_figure_rejects_bad_input():
+    with pytest.raises(ValueError, match="square"):
+        plot_confusion_matrix(torch.zeros(2, 3), ["a", "b"], "x")
+    with pytest.raises(ValueError, match="class names"):
+        plot_confusion_matrix(torch.zeros(2, 2), ["a"], "x")
