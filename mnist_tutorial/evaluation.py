@@ -1,0 +1,67 @@
+"""Beyond one accuracy number: every prediction, the confusion matrix, and the digits the model gets wrong."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mnist_tutorial.data import TensorSplit, batches
+
+
+@torch.no_grad()
+def predict(model: nn.Module, split: TensorSplit,
+            batch_size: int = 1_000) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predictions, probabilities)`` on the CPU: the argmax class (N,) and the softmax (N, classes).
+
+    The model runs in evaluation mode on its own device; its train/eval mode is restored afterwards.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    probabilities = []
+    try:
+        for images, _ in batches(split, batch_size):
+            scores = model(images.to(device, non_blocking=True))
+            probabilities.append(torch.softmax(scores.float(), dim=1).cpu())
+    finally:
+        model.train(was_training)
+    probabilities = torch.cat(probabilities)
+    return probabilities.argmax(dim=1), probabilities
+
+
+def _check_labels(labels: torch.Tensor, predictions: torch.Tensor) -> None:
+    """Both 1-D integer tensors of the same length."""
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.ndim != 1 or values.dtype.is_floating_point or values.dtype == torch.bool:
+            raise ValueError(f"{name} must be a 1-D tensor of integer class indices, "
+                             f"got shape {tuple(values.shape)} and dtype {values.dtype}")
+    if len(labels) != len(predictions):
+        raise ValueError(f"labels and predictions must have the same length, "
+                         f"got {len(labels)} and {len(predictions)}")
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor,
+                     num_classes: int = 10) -> torch.Tensor:
+    """Counts (num_classes, num_classes): row = true label, column = predicted label."""
+    _check_labels(labels, predictions)
+    labels, predictions = labels.cpu().long(), predictions.cpu().long()
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if len(values) and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1} for num_classes={num_classes}, "
+                             f"got values from {int(values.min())} to {int(values.max())}")
+    pairs = labels * num_classes + predictions
+    return torch.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
+
+
+def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
+    """Percent of each true class predicted correctly: diagonal / row sum (NaN for an empty row)."""
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"matrix must be a square confusion matrix, got shape {tuple(matrix.shape)}")
+    matrix = matrix.double()
+    return 100 * matrix.diagonal() / matrix.sum(dim=1)
+
+
+def misclassified_indices(labels: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+    """Indices (in data set order) of the examples whose prediction differs from the label."""
+    _check_labels(labels, predictions)
+    return (labels.cpu() != predictions.cpu()).nonzero().flatten()
