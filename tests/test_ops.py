@@ -1,0 +1,322 @@
+"""The from-scratch ops against torch.nn.functional: random cases (hypothesis), worked examples
+done by hand, and every bad input."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mnist_tutorial.ops import (avg_pool2d, conv2d, conv2d_loops, conv_output_size, max_pool2d,
+                                pad2d)
+
+FAST = settings(max_examples=80, deadline=None)
+SLOW = settings(max_examples=40, deadline=None)  # conv2d_loops: one Python step per output number
+
+
+def int_or_pair(low: int, high: int):
+    """An int, or a (height, width) pair of ints, in [low, high]."""
+    number = st.integers(low, high)
+    return st.one_of(number, st.tuples(number, number))
+
+
+def pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def random_tensor(seed: int, *shape: int, dtype=torch.float32) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@st.composite
+def conv_cases(draw, max_size: int = 9, max_channels: int = 3):
+    """(x, weight, bias, stride, padding) with a kernel that fits the padded input."""
+    batched = draw(st.booleans())
+    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, max_channels)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
+    stride, padding = draw(int_or_pair(1, 3)), draw(int_or_pair(0, 2))
+    (ph, pw) = pair(padding)
+    kh, kw = draw(st.integers(1, min(5, h + 2 * ph))), draw(st.integers(1, min(5, w + 2 * pw)))
+    seed = draw(st.integers(0, 2**16))
+    x = random_tensor(seed, n, c, h, w)
+    weight = random_tensor(seed + 1, o, c, kh, kw)
+    bias = random_tensor(seed + 2, o) if draw(st.booleans()) else None
+    return (x if batched else x[0]), weight, bias, stride, padding
+
+
+@st.composite
+def pool_cases(draw):
+    """(x, kernel_size, stride, padding) with padding at most half the kernel, as PyTorch needs."""
+    batched = draw(st.booleans())
+    kernel = draw(int_or_pair(1, 4))
+    kh, kw = pair(kernel)
+    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
+    padding = ph if ph <= kw // 2 and draw(st.booleans()) else (ph, pw)  # an int pads both axes
+    ph, pw = pair(padding)
+    h = draw(st.integers(max(1, kh - 2 * ph), 10))
+    w = draw(st.integers(max(1, kw - 2 * pw), 10))
+    stride = draw(st.one_of(st.none(), int_or_pair(1, 3)))
+    x = random_tensor(draw(st.integers(0, 2**16)), draw(st.integers(1, 3)),
+                      draw(st.integers(1, 3)), h, w)
+    return (x if batched else x[0]), kernel, stride, padding
+
+
+# --- random cases against torch.nn.functional -------------------------------------------------
+
+@FAST
+@given(conv_cases())
+def test_conv2d_matches_pytorch(case):
+    x, weight, bias, stride, padding = case
+    expected = F.conv2d(x, weight, bias, stride, padding)
+    got = conv2d(x, weight, bias, stride, padding)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@SLOW
+@given(conv_cases(max_size=6))
+def test_conv2d_loops_matches_pytorch(case):
+    x, weight, bias, stride, padding = case
+    expected = F.conv2d(x, weight, bias, stride, padding)
+    got = conv2d_loops(x, weight, bias, stride, padding)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@FAST
+@given(pool_cases())
+def test_max_pool2d_matches_pytorch(case):
+    x, kernel, stride, padding = case
+    expected = F.max_pool2d(x, kernel, stride, padding)
+    got = max_pool2d(x, kernel, stride, padding)
+    assert got.shape == expected.shape
+    assert torch.equal(got, expected)  # a max picks one of the inputs: exact
+
+
+@FAST
+@given(pool_cases())
+def test_avg_pool2d_matches_pytorch(case):
+    x, kernel, stride, padding = case
+    expected = F.avg_pool2d(x, kernel, stride, padding)  # count_include_pad=True by default
+    got = avg_pool2d(x, kernel, stride, padding)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@FAST
+@given(dims=st.integers(2, 4), padding=int_or_pair(0, 3), value=st.sampled_from([0.0, -1.5]),
+       seed=st.integers(0, 2**16), data=st.data())
+def test_pad2d_matches_pytorch(dims, padding, value, seed, data):
+    shape = data.draw(st.lists(st.integers(1, 5), min_size=dims, max_size=dims))
+    x = random_tensor(seed, *shape)
+    ph, pw = pair(padding)
+    expected = F.pad(x, (pw, pw, ph, ph), value=value)
+    assert torch.equal(pad2d(x, padding, value=value), expected)
+
+
+@FAST
+@given(n=st.integers(1, 30), kernel=st.integers(1, 7), padding=st.integers(0, 3),
+       stride=st.integers(1, 4))
+def test_conv_output_size_matches_pytorch(n, kernel, padding, stride):
+    if kernel > n + 2 * padding:
+        with pytest.raises(ValueError, match="larger than the padded input"):
+            conv_output_size(n, kernel, padding, stride)
+        return
+    out = F.conv2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, kernel, kernel),
+                   stride=stride, padding=padding)
+    assert conv_output_size(n, kernel, padding, stride) == out.shape[-1]
+
+
+def test_conv2d_gradients_match_pytorch():
+    x = random_tensor(0, 2, 3, 9, 7).requires_grad_()
+    weight = random_tensor(1, 4, 3, 3, 2).requires_grad_()
+    bias = random_tensor(2, 4).requires_grad_()
+    grads = []
+    for conv in (conv2d, F.conv2d):
+        conv(x, weight, bias, stride=(2, 1), padding=(1, 0)).pow(2).sum().backward()
+        grads.append([t.grad.clone() for t in (x, weight, bias)])
+        for t in (x, weight, bias):
+            t.grad = None
+    for ours, theirs in zip(*grads):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "sliced", "float64"])
+def test_conv2d_and_pools_take_any_memory_layout(layout):
+    x = random_tensor(3, 2, 3, 10, 11)
+    weight = random_tensor(4, 5, 3, 3, 3)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    elif layout == "sliced":
+        x = x[:, :, 1:, 2:]
+    else:
+        x, weight = x.double(), weight.double()
+    torch.testing.assert_close(conv2d(x, weight), F.conv2d(x, weight))
+    assert torch.equal(max_pool2d(x, 2), F.max_pool2d(x, 2))
+    torch.testing.assert_close(avg_pool2d(x, 3, 2, 1), F.avg_pool2d(x, 3, 2, 1))
+
+
+# --- worked examples, by hand ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+def test_worked_example_3x3_input_2x2_kernel(conv):
+    x = torch.tensor([[[[0.0, 1, 2], [3, 4, 5], [6, 7, 8]]]])
+    kernel = torch.tensor([[[[0.0, 1], [2, 3]]]])
+    # top left: 0*0 + 1*1 + 3*2 + 4*3 = 19; top right: 1*0 + 2*1 + 4*2 + 5*3 = 25, ...
+    expected = torch.tensor([[[[19.0, 25], [37, 43]]]])
+    assert torch.equal(conv(x, kernel), expected)
+
+
+@pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+def test_seed_example_3x4x4_input_3x3x3_kernel(conv):
+    x = torch.arange(48.0).reshape(3, 4, 4)  # channel c holds 16c, ..., 16c + 15
+    kernel = torch.ones(1, 3, 3, 3)
+    # top left window: 45 per channel plus 9 * 16c, summed over c = 0, 1, 2 -> 135 + 432 = 567;
+    # one step right adds 27 (1 per pixel), one step down adds 108 (4 per pixel)
+    expected = torch.tensor([[[567.0, 594], [675, 702]]])
+    out = conv(x, kernel)
+    assert torch.equal(out, expected)
+    per_channel = sum(conv(x[c:c + 1], kernel[:, c:c + 1]) for c in range(3))
+    assert torch.equal(out, per_channel)  # each channel with its own kernel channel, then summed
+
+
+@pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+def test_stride_padding_bias_by_hand(conv):
+    x = torch.arange(16.0).reshape(1, 4, 4)
+    ones = torch.ones(1, 1, 2, 2)
+    assert torch.equal(conv(x, ones, stride=2), torch.tensor([[[10.0, 18], [42, 50]]]))
+    assert torch.equal(conv(x, ones, torch.tensor([0.5]), stride=2),
+                       torch.tensor([[[10.5, 18.5], [42.5, 50.5]]]))
+    padded = conv(torch.ones(1, 2, 2), torch.ones(1, 1, 3, 3), padding=1)
+    assert torch.equal(padded, torch.full((1, 2, 2), 4.0))  # each window sees all four ones
+    two_kernels = conv(x, torch.stack([ones, -ones]).squeeze(1), stride=2)
+    assert two_kernels.shape == (2, 2, 2) and torch.equal(two_kernels[1], -two_kernels[0])
+
+
+def test_pooling_by_hand():
+    x = torch.arange(16.0).reshape(1, 4, 4)
+    assert torch.equal(max_pool2d(x, 2), torch.tensor([[[5.0, 7], [13, 15]]]))
+    assert torch.equal(avg_pool2d(x, 2), torch.tensor([[[2.5, 4.5], [10.5, 12.5]]]))
+    negative = -torch.ones(1, 2, 2)
+    assert torch.equal(max_pool2d(negative, 2, padding=1), -torch.ones(1, 2, 2))  # never the pad
+    assert torch.equal(avg_pool2d(negative, 2, padding=1), torch.full((1, 2, 2), -0.25))
+
+
+def test_pad2d_by_hand():
+    padded = pad2d(torch.tensor([[1.0, 2], [3, 4]]), (1, 0))
+    assert torch.equal(padded, torch.tensor([[0.0, 0], [1, 2], [3, 4], [0, 0]]))
+
+
+def test_conv_output_size_by_hand():
+    assert conv_output_size(28, 5) == 24             # the seed's conv1
+    assert conv_output_size(28, 5, padding=2) == 28  # "same" padding keeps the size
+    assert conv_output_size(7, 3, padding=1, stride=2) == 4
+    assert conv_output_size(8, 2, stride=3) == 3     # the last column does not fit and is dropped
+
+
+def test_seed_network_shapes():
+    x = torch.zeros(64, 1, 28, 28)
+    x = max_pool2d(conv2d(x, torch.zeros(10, 1, 5, 5)), 2)
+    assert x.shape == (64, 10, 12, 12)
+    assert max_pool2d(conv2d(x, torch.zeros(20, 10, 5, 5)), 2).shape == (64, 20, 4, 4)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+CONVS = pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+POOLS = pytest.mark.parametrize("pool", [max_pool2d, avg_pool2d])
+
+
+@CONVS
+def test_channel_mismatch(conv):
+    with pytest.raises(ValueError, match=r"input has 3 channels but the kernel has 2: a kernel "
+                                         r"must have as many channels as its input"):
+        conv(torch.zeros(3, 4, 4), torch.zeros(1, 2, 3, 3))
+
+
+@CONVS
+@pytest.mark.parametrize("stride", [0, -1, (1, 0)])
+def test_conv_stride_must_be_positive(conv, stride):
+    with pytest.raises(ValueError, match="stride must be positive"):
+        conv(torch.zeros(1, 5, 5), torch.zeros(1, 1, 3, 3), stride=stride)
+
+
+@CONVS
+@pytest.mark.parametrize("padding", [-1, (0, -2)])
+def test_conv_padding_must_not_be_negative(conv, padding):
+    with pytest.raises(ValueError, match="padding must be zero or positive"):
+        conv(torch.zeros(1, 5, 5), torch.zeros(1, 1, 3, 3), padding=padding)
+
+
+@CONVS
+def test_conv_kernel_larger_than_padded_input(conv):
+    with pytest.raises(ValueError, match=r"kernel \(5\) is larger than the padded input "
+                                         r"\(4 \+ 2 x 0 = 4\) along the height"):
+        conv(torch.zeros(1, 4, 6), torch.zeros(1, 1, 5, 5))
+    conv(torch.zeros(1, 4, 6), torch.zeros(1, 1, 5, 5), padding=1)  # fits once padded
+
+
+@CONVS
+@pytest.mark.parametrize("shape", [(4, 4), (1, 1, 1, 4, 4), (4,)])
+def test_conv_input_dimensions(conv, shape):
+    with pytest.raises(ValueError, match=r"expects an input of shape \(N, C, H, W\) or "
+                                         r"\(C, H, W\), got \d dimensions"):
+        conv(torch.zeros(shape), torch.zeros(1, 1, 2, 2))
+
+
+@CONVS
+@pytest.mark.parametrize("shape", [(2, 2), (1, 2, 2), (1, 1, 1, 2, 2)])
+def test_conv_weight_dimensions(conv, shape):
+    with pytest.raises(ValueError, match=r"expects a weight of shape \(out_channels, "
+                                         r"in_channels, kH, kW\)"):
+        conv(torch.zeros(1, 4, 4), torch.zeros(shape))
+
+
+@CONVS
+def test_conv_bias_shape(conv):
+    with pytest.raises(ValueError, match=r"bias must have one value per output channel, "
+                                         r"shape \(2,\), got shape \(3,\)"):
+        conv(torch.zeros(1, 4, 4), torch.zeros(2, 1, 2, 2), torch.zeros(3))
+
+
+@CONVS
+@pytest.mark.parametrize("stride", [(1, 2, 3), 1.5, "2", True])
+def test_conv_stride_type(conv, stride):
+    with pytest.raises(ValueError, match="stride must be an int"):
+        conv(torch.zeros(1, 4, 4), torch.zeros(1, 1, 2, 2), stride=stride)
+
+
+@POOLS
+def test_pool_errors(pool):
+    x = torch.zeros(1, 4, 4)
+    with pytest.raises(ValueError, match="stride must be positive"):
+        pool(x, 2, stride=0)
+    with pytest.raises(ValueError, match="padding must be zero or positive"):
+        pool(x, 2, padding=-1)
+    with pytest.raises(ValueError, match=r"kernel \(5\) is larger than the padded input"):
+        pool(x, 5)
+    with pytest.raises(ValueError, match="more than half the kernel size"):
+        pool(x, 2, padding=2)
+    with pytest.raises(ValueError, match=r"expects an input of shape \(N, C, H, W\)"):
+        pool(torch.zeros(4, 4), 2)
+    with pytest.raises(ValueError, match="kernel size must be at least 1"):
+        pool(x, 0)
+
+
+def test_pad2d_errors():
+    with pytest.raises(ValueError, match="needs at least 2 dimensions"):
+        pad2d(torch.zeros(3), 1)
+    with pytest.raises(ValueError, match="padding must be zero or positive"):
+        pad2d(torch.zeros(3, 3), (1, -1))
+
+
+@pytest.mark.parametrize("args, message", [
+    ((4, 3, 0, 0), "stride must be positive"),
+    ((4, 3, -1, 1), "padding must be zero or positive"),
+    ((4, 7, 1, 1), "larger than the padded input"),
+    ((0, 1, 0, 1), "must be at least 1"),
+    ((4, 2.0, 0, 1), "kernel size must be an int"),
+])
+def test_conv_output_size_errors(args, message):
+    with pytest.raises(ValueError, match=message):
+        conv_output_size(*args)
