@@ -16,6 +16,7 @@ import torch
 from matplotlib import colors
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.training import History
 
@@ -111,6 +112,7 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
     accuracy_axes.set_title("Test accuracy")
     accuracy_axes.set_xlabel("epoch")
     accuracy_axes.set_ylabel("test accuracy (%)")
+    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if epochs is not None:
         loss_axes.set_xlim(0, epochs)
         accuracy_axes.set_xlim(0.5, epochs + 0.5)
