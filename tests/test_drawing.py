@@ -1,0 +1,276 @@
+import datetime as dt
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from mnist_tutorial import drawing
+from mnist_tutorial.data import NORMALIZATION, load_split, load_torchvision, normalize
+from mnist_tutorial.drawing import DigitPad, EmptyImageError, to_mnist, to_mnist_steps
+from mnist_tutorial.models import SeedNet
+from mnist_tutorial.training import fit, seed_everything
+
+MEAN, STD = NORMALIZATION["mnist"]
+SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
+
+
+def render(digit: torch.Tensor, scale: int = 7, canvas=(300, 400), at=(40, 160)) -> torch.Tensor:
+    """A 28x28 uint8 MNIST digit drawn ``scale`` times larger, off-centre on a bigger black canvas."""
+    big = F.interpolate(digit.float()[None, None] / 255, scale_factor=scale, mode="bilinear",
+                        align_corners=False)[0, 0]
+    out = torch.zeros(canvas)
+    out[at[0]:at[0] + big.shape[0], at[1]:at[1] + big.shape[1]] = big.clamp(0, 1)
+    return (out * 255).round().to(torch.uint8)
+
+
+@pytest.fixture(scope="module")
+def test_digits(mnist_root):
+    source = load_torchvision("mnist", train=False)
+    return source.data[:100], source.targets[:100]
+
+
+@pytest.fixture(scope="module")
+def trained_model(mnist_root):
+    """SeedNet trained for 2 epochs on the quick subset (about 90 % test accuracy)."""
+    seed_everything(0)
+    model = SeedNet()
+    fit(model, load_split("mnist", True, quick=True), load_split("mnist", False, quick=True),
+        torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9), epochs=2, batch_size=32)
+    return model.eval()
+
+
+# --- input checks --------------------------------------------------------------------------------
+def test_uint8_float_bool_and_lists_give_the_same_image():
+    image = np.zeros((30, 40), dtype=np.uint8)
+    image[5:25, 10:20] = 255
+    expected = torch.as_tensor(image).float() / 255
+    for variant in (image, image / 255.0, image.astype(np.float32) / 255, image > 0,
+                    torch.as_tensor(image), (image / 255).tolist()):
+        assert torch.equal(drawing.as_float_image(variant), expected)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((3, 28, 28)), "2-D grey image"),
+    (np.zeros((1, 28, 28)), "pass image\\[0\\]"),
+    (np.zeros(28), "2-D grey image"),
+    (np.zeros((0, 5)), "at least one pixel"),
+    (np.zeros((5, 5), dtype=np.int64), "uint8"),
+    (np.full((5, 5), 2.0), "\\[0, 1\\]"),
+    (np.full((5, 5), -0.4242), "undo a normalisation"),
+    (np.full((5, 5), np.nan), "NaN"),
+])
+def test_bad_shapes_and_dtypes_raise_clear_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        to_mnist(bad)
+
+
+@pytest.mark.parametrize("blank", [np.zeros((50, 60)), np.ones((50, 60)), np.full((50, 60), 0.5),
+                                   np.zeros((1, 1), dtype=np.uint8)])
+def test_an_image_without_ink_raises_a_friendly_error(blank):
+    with pytest.raises(EmptyImageError, match="No digit found"):
+        to_mnist(blank)
+    assert issubclass(EmptyImageError, ValueError)
+
+
+# --- the steps ------------------------------------------------------------------------------------
+def test_steps_by_hand_on_a_rectangle():
+    image = np.zeros((100, 200), dtype=np.uint8)
+    image[10:90, 150:170] = 255  # a bar 80 high and 20 wide, far right
+    steps = to_mnist_steps(image)
+    assert list(steps) == list(drawing.STEP_NAMES)
+    assert steps["cropped"].shape == (80, 20) and bool((steps["cropped"] == 1).all())
+    assert steps["scaled"].shape == (20, 5)  # longer side 20, aspect 4:1 kept
+    centred = steps["centred"]
+    assert centred.shape == (28, 28)
+    assert centred.sum().item() == pytest.approx(steps["scaled"].sum().item())  # all ink kept
+    row, column = drawing.centre_of_mass(centred)
+    assert abs(row - drawing.CENTRE) <= 0.5 and abs(column - drawing.CENTRE) <= 0.5
+    expected = ((centred - MEAN) / STD)[None]
+    assert steps["normalised"].dtype == torch.float32
+    assert torch.allclose(steps["normalised"], expected)
+    assert torch.equal(to_mnist(image), steps["normalised"])
+
+
+def test_centring_keeps_an_off_balance_digit_inside_the_field():
+    image = torch.zeros(20, 20)
+    image[:, 0] = 1  # all the mass on the left edge: centring alone would push the box out
+    image[0, :] = 0.01
+    centred = to_mnist_steps(image, invert=False)["centred"]
+    assert centred.sum().item() == pytest.approx(to_mnist_steps(image, invert=False)["scaled"].sum().item())
+
+
+def test_dark_ink_on_light_paper_is_detected_and_inverted():
+    image = np.zeros((60, 50), dtype=np.uint8)
+    image[10:50, 20:28] = 255
+    bright_on_dark = to_mnist(image)
+    assert torch.allclose(to_mnist(255 - image), bright_on_dark, atol=1e-5)  # the bright border tells
+    assert torch.allclose(to_mnist(255 - image, invert=True), bright_on_dark, atol=1e-5)
+    assert torch.equal(to_mnist(image, invert=False), bright_on_dark)
+    with pytest.raises(EmptyImageError):  # forced the wrong way: black bar on white, no bright ink
+        to_mnist(image, invert=True)
+
+
+def test_grey_background_and_faint_ink_are_stretched_to_black_and_white():
+    image = torch.zeros(60, 50)
+    image[10:50, 20:28] = 1
+    photo = 0.3 + 0.5 * image  # grey paper, pale ink
+    assert torch.allclose(to_mnist(photo), to_mnist(image), atol=1e-5)
+
+
+# --- real MNIST digits ----------------------------------------------------------------------------
+def shifted_correlations(redrawn: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
+    """(N, N): correlation of redrawn digit i with original j, after the best shift of at most 1 pixel."""
+    def standardised(images):
+        flat = images.flatten(1).double()
+        flat = flat - flat.mean(dim=1, keepdim=True)
+        return flat / flat.norm(dim=1, keepdim=True)
+
+    shifts = [torch.roll(redrawn, (dy, dx), (1, 2)) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    target = standardised(originals)
+    return torch.stack([standardised(s) @ target.T for s in shifts]).amax(dim=0)
+
+
+@pytest.fixture(scope="module")
+def redrawn(test_digits):
+    """The 100 digits drawn 7x larger, off-centre on a 300x400 canvas, and preprocessed back."""
+    return torch.stack([to_mnist_steps(render(digit))["centred"] for digit in test_digits[0]])
+
+
+def test_mnist_digits_rendered_large_and_off_centre_come_back(test_digits, redrawn):
+    """Each redrawn digit matches its own original better than the 99 others (or, for look-alike ones, nearly).
+
+    Closeness is the correlation after the best shift by at most one pixel: MNIST rounds its
+    centring shift to whole pixels (its centres of mass scatter by +-0.3 pixel around 14), and
+    re-antialiasing can make the box one pixel wider or narrower, so a redrawn digit may sit one
+    pixel away. Measured: median 0.97, worst 0.89; different digits average 0.4, but two plain
+    strokes of a 1 can correlate at 0.93, so a redrawn 1 may match another 1 as well as its own.
+    """
+    originals, labels = test_digits[0].float() / 255, test_digits[1]
+    correlations = shifted_correlations(redrawn, originals)
+    own = correlations.diagonal()
+    best = correlations.argmax(dim=1)
+    assert torch.equal(labels[best], labels)  # the best match is always a digit of the same class
+    assert (best == torch.arange(len(originals))).float().mean() >= 0.95  # and nearly always itself
+    assert own.min() > 0.85 and own.median() > 0.95
+    others = correlations[~torch.eye(len(originals), dtype=torch.bool)]
+    assert others.mean() < 0.5
+
+
+def test_dark_on_light_and_float_renderings_give_the_same_tensor(test_digits):
+    digit = render(test_digits[0][0])
+    assert torch.allclose(to_mnist(255 - digit), to_mnist(digit), atol=1e-5)
+    assert torch.allclose(to_mnist(digit.float() / 255), to_mnist(digit), atol=1e-5)
+
+
+def test_rendered_digits_are_classified_the_same(test_digits, redrawn, trained_model):
+    images, labels = test_digits
+    with torch.no_grad():
+        original = trained_model(normalize(images, MEAN, STD)).softmax(dim=1)
+        again = trained_model(((redrawn - MEAN) / STD)[:, None]).softmax(dim=1)
+    assert (original.argmax(1) == labels).float().mean() > 0.8  # the model has learned something
+    same = original.argmax(1) == again.argmax(1)
+    assert same.float().mean() >= 0.95
+    sure = original.max(1).values > 0.9
+    assert bool(same[sure].all())  # every digit the model is sure of keeps its class
+
+
+# --- the pad --------------------------------------------------------------------------------------
+def direct_prediction(model, image):
+    """What the pad should say, computed without it."""
+    with torch.no_grad():
+        x = to_mnist(image)[None]
+        return model(x).softmax(dim=1)[0], F.conv2d(x, model.conv1.weight, model.conv1.bias)[0]
+
+
+def test_pad_strokes_reach_the_network(trained_model):
+    pad = DigitPad(trained_model, canvas=False)
+    probabilities = pad.draw_strokes(SEVEN)
+    image = pad.image
+    assert image.shape == (280, 280) and image.dtype == np.uint8
+    assert image[60, 140] == 255 and image[150, 140] == 255 and image[270, 10] == 0
+    assert np.sum(image[:, 140] == 255) >= pad.line_width  # thick strokes: the top bar is ~20 px high
+    expected, maps = direct_prediction(trained_model, image)
+    assert np.allclose(probabilities, expected.numpy(), atol=1e-6)
+    assert probabilities.sum() == pytest.approx(1, abs=1e-5)
+    assert pad.prediction == int(expected.argmax()) == 7
+    assert torch.allclose(pad.feature_maps, maps, atol=1e-5)
+    assert pad.steps["centred"].shape == (28, 28)
+    assert "reads a 7" in pad.message
+    figure = pad.plot()
+    assert figure.axes and figure._suptitle.get_text() == pad.message
+
+
+def test_empty_pad_gives_a_message_not_an_exception(trained_model):
+    pad = DigitPad(trained_model, canvas=False)
+    assert pad.predict() is None and pad.plot() is None
+    assert "empty" in pad.message
+    pad.draw_strokes(SEVEN)
+    pad.clear()
+    assert pad.predict() is None and pad.probabilities is None and "empty" in pad.message
+    with pytest.raises(ValueError, match="at least one"):
+        pad.draw_strokes([[]])
+
+
+def test_canvas_mouse_events_draw_and_predict_live(trained_model):
+    pytest.importorskip("ipycanvas")
+    pad = DigitPad(trained_model)
+    widget = pad.widget
+    assert pad.canvas in widget.children[0].children
+
+    def send(event, x, y):  # what the browser sends when the mouse acts on the canvas
+        pad.canvas._handle_frontend_event(None, {"event": event, "x": x, "y": y}, [])
+
+    send("mouse_move", 10, 10)  # moving without the button down draws nothing
+    assert not pad.strokes and pad.image.max() == 0
+    send("mouse_down", 140, 40)
+    for y in range(50, 250, 10):
+        send("mouse_move", 140, y)
+    assert pad.probabilities is None  # still drawing
+    send("mouse_up", 140, 240)
+    assert len(pad.strokes) == 1 and pad.strokes[0][0] == (140.0, 40.0)
+    assert pad.image[150, 140] == 255
+    assert pad.probabilities is not None  # live: predicted on mouse up
+    expected, _ = direct_prediction(trained_model, pad.image)
+    assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_uploads_in_ipywidgets_7_and_8_formats(trained_model):
+    paper = np.full((120, 90), 230, dtype=np.uint8)  # a photo: dark ink on light paper
+    paper[20:100, 40:52] = 30
+    content = png_bytes(paper)
+    version_7 = {"one.png": {"metadata": {"name": "one.png", "type": "image/png"}, "content": content}}
+    version_8 = ({"name": "one.png", "type": "image/png", "size": len(content),
+                  "content": memoryview(content), "last_modified": dt.datetime.now(dt.timezone.utc)},)
+    assert drawing.uploaded_files(version_7) == drawing.uploaded_files(version_8) == [("one.png", content)]
+    assert np.array_equal(drawing.read_image(content), paper)
+    expected, _ = direct_prediction(trained_model, paper)
+    for value in (version_7, version_8):
+        pad = DigitPad(trained_model, canvas=False)
+        pad._on_upload({"new": value})
+        assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
+    pad = DigitPad(trained_model, canvas=False)
+    pad.widget.children[0].children[0].children[2].value = version_8  # the real FileUpload
+    assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
+
+
+def test_a_file_that_is_not_an_image_gives_a_message(trained_model):
+    pad = DigitPad(trained_model, canvas=False)
+    pad._on_upload({"new": {"notes.txt": {"metadata": {}, "content": b"not an image"}}})
+    assert "notes.txt" in pad.message and "could not read" in pad.message
+    assert pad.probabilities is None
+    with pytest.raises(ValueError, match="PNG or JPEG"):
+        drawing.read_image(b"not an image")
+
+
+def test_pad_rejects_a_tiny_size(trained_model):
+    with pytest.raises(ValueError, match="at least 28"):
+        DigitPad(trained_model, size=10)
