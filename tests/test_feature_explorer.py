@@ -1,0 +1,232 @@
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_tutorial import feature_explorer as fe
+from mnist_tutorial.data import TensorSplit, load_split
+from mnist_tutorial.feature_explorer import FeatureExplorer, layer_outputs
+from mnist_tutorial.models import SeedNet
+from mnist_tutorial.training import History, load_checkpoint, save_checkpoint
+
+SEED_LAYERS = ["conv1", "pool1", "relu1", "conv2", "pool2", "relu2"]
+
+
+def seeded_net(seed: int = 0, pooling: str = "max") -> SeedNet:
+    torch.manual_seed(seed)
+    return SeedNet(pooling)
+
+
+def by_hand(model: SeedNet, x: torch.Tensor, pool=F.max_pool2d) -> dict[str, torch.Tensor]:
+    """The seed's forward pass written out with torch.nn.functional."""
+    out = {"conv1": F.conv2d(x, model.conv1.weight, model.conv1.bias)}
+    out["pool1"] = pool(out["conv1"], 2)
+    out["relu1"] = F.relu(out["pool1"])
+    out["conv2"] = F.conv2d(out["relu1"], model.conv2.weight, model.conv2.bias)
+    out["pool2"] = pool(out["conv2"], 2)
+    out["relu2"] = F.relu(out["pool2"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def split(mnist_root):
+    return load_split("mnist", train=False, quick=True)
+
+
+@pytest.mark.parametrize("pooling, pool", [("max", F.max_pool2d), ("avg", F.avg_pool2d)])
+def test_layer_outputs_equal_the_functional_forward_pass(pooling, pool):
+    model = seeded_net(pooling=pooling).train()
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    outputs = layer_outputs(model, x)
+    assert list(outputs) == SEED_LAYERS == fe.layer_names(model)
+    with torch.no_grad():
+        expected = by_hand(model, x, pool)
+    for name in SEED_LAYERS:
+        assert torch.allclose(outputs[name], expected[name], atol=1e-5), name
+    assert [tuple(outputs[n].shape[1:]) for n in SEED_LAYERS] == [
+        (10, 24, 24), (10, 12, 12), (10, 12, 12), (20, 8, 8), (20, 4, 4), (20, 4, 4)]
+    assert model.training  # mode restored
+    assert all(not module._forward_hooks for module in model.modules())  # hooks removed
+
+
+def test_layer_outputs_needs_a_batch():
+    with pytest.raises(ValueError, match="images\\[None\\]"):
+        layer_outputs(seeded_net(), torch.zeros(1, 28, 28))
+
+
+def test_kernel_mosaic_places_every_kernel():
+    weight = torch.randn(20, 10, 5, 5)
+    mosaic = fe.kernel_mosaic(weight)
+    assert mosaic.shape == (20 * 6 - 1, 10 * 6 - 1)
+    for out_channel, in_channel in [(0, 0), (7, 3), (19, 9)]:
+        top, left = 6 * out_channel, 6 * in_channel
+        assert torch.equal(mosaic[top:top + 5, left:left + 5], weight[out_channel, in_channel])
+    assert torch.isnan(mosaic[5]).all() and torch.isnan(mosaic[:, 5]).all()
+    assert torch.isnan(mosaic).sum() == mosaic.numel() - weight.numel()
+    with pytest.raises(ValueError, match="\\(out, in, kh, kw\\)"):
+        fe.kernel_mosaic(torch.zeros(10, 5, 5))
+
+
+def test_shared_limit_is_the_largest_absolute_weight():
+    assert fe.shared_limit(torch.tensor([0.2, -0.5]), torch.tensor([[0.4]])) == 0.5
+
+
+def test_top_patches_are_the_strongest_responses(split):
+    model = seeded_net()
+    images = split.images[:200]
+    patches, responses = fe.top_patches(model, images, count=4)
+    assert patches.shape == (10, 4, 5, 5) and responses.shape == (10, 4)
+    with torch.no_grad():
+        maps = F.conv2d(images, model.conv1.weight, model.conv1.bias)
+    assert torch.allclose(responses[:, 0], maps.amax(dim=(0, 2, 3)))
+    assert bool((responses[:, :-1] >= responses[:, 1:]).all())
+    by_hand = (patches * model.conv1.weight[:, None, 0]).sum(dim=(2, 3)) + model.conv1.bias[:, None]
+    assert torch.allclose(by_hand.detach(), responses, atol=1e-5)
+
+
+def test_kernel_figures_are_titled_and_labelled(split):
+    trained, untrained = seeded_net(1), seeded_net(2)
+    conv1 = fe.plot_conv1_kernels(trained, untrained)
+    assert "conv1" in conv1._suptitle.get_text() and len(conv1.axes) == 21  # 20 kernels + colour bar
+    conv2 = fe.plot_conv2_kernels(trained, untrained)
+    assert conv2.axes[0].get_xlabel().startswith("input channel")
+    assert conv2.axes[0].get_ylabel().startswith("output channel")
+    limit = fe.shared_limit(trained.conv2.weight, untrained.conv2.weight)
+    assert {image.get_clim() for axes in conv2.axes for image in axes.images} == {(-limit, limit)}
+    responses = fe.plot_kernel_responses(trained, split.images[0], "7")
+    assert responses._suptitle.get_text()
+    patches = fe.plot_top_patches(*fe.top_patches(trained, split.images[:50], 3))
+    assert patches.axes[0].get_ylabel() == "kernel 0"
+    axes = fe.plot_probabilities(torch.tensor([0.1] * 10), label=3)
+    assert axes.get_ylabel() == "probability" and "true label: 3" in axes.get_xlabel()
+    plt.close("all")
+
+
+# --- the explorer -----------------------------------------------------------------------------------
+def test_explorer_shows_the_model_activations(split):
+    model = seeded_net()
+    explorer = FeatureExplorer(model, split, index=5, layer="conv2")
+    x = split.images[5:6]
+    with torch.no_grad():
+        expected = by_hand(model, x)
+        probabilities = torch.softmax(model(x), dim=1)[0]
+    assert explorer.index == 5 and explorer.layers == SEED_LAYERS
+    assert torch.allclose(explorer.feature_maps, expected["conv2"][0], atol=1e-5)
+    assert np.allclose(explorer.probabilities, probabilities.numpy(), atol=1e-6)
+    for layer in SEED_LAYERS:
+        explorer.set(layer=layer)
+        assert torch.allclose(explorer.feature_maps, expected[layer][0], atol=1e-5)
+    explorer.set(index=17)
+    assert torch.allclose(explorer.feature_maps, by_hand(model, split.images[17:18])["relu2"][0].detach(), atol=1e-5)
+    assert "#17" in explorer.message
+    figure = explorer.plot()
+    assert "#17" in figure._suptitle.get_text()
+    assert sum(1 for axes in figure.axes if axes.get_title().startswith("channel")) == 20
+
+
+def test_filters_select_the_right_digits(split):
+    model = seeded_net()
+    explorer = FeatureExplorer(model, split)
+    with torch.no_grad():
+        predicted = model(split.images).argmax(dim=1)
+    explorer.set(class_filter=3)
+    assert torch.equal(explorer.candidates, (split.labels == 3).nonzero().flatten())
+    assert split.labels[explorer.index] == 3
+    explorer.set(misclassified_only=True)
+    wrong_threes = ((split.labels == 3) & (predicted != 3)).nonzero().flatten()
+    assert torch.equal(explorer.candidates, wrong_threes)
+    assert explorer.index in wrong_threes.tolist()
+    explorer.set(class_filter=None)
+    assert torch.equal(explorer.candidates, (predicted != split.labels).nonzero().flatten())
+    explorer.set(misclassified_only=False)
+    assert len(explorer.candidates) == len(split)
+    explorer.set(class_filter=8)
+    picks = {explorer.random() for _ in range(5)}
+    assert all(split.labels[i] == 8 for i in picks) and len(picks) > 1
+
+
+def test_explorer_rejects_bad_settings(split):
+    explorer = FeatureExplorer(seeded_net(), split, class_filter=1)
+    not_a_one = int((split.labels != 1).nonzero()[0])
+    with pytest.raises(ValueError, match="does not pass the filters"):
+        explorer.set(index=not_a_one)
+    with pytest.raises(ValueError, match="unknown layer 'fc1'"):
+        explorer.set(layer="fc1")
+    with pytest.raises(ValueError, match="digit 0-9 or None"):
+        explorer.set(class_filter=10)
+    with pytest.raises(ValueError, match="index must lie in"):
+        explorer.set(index=len(split))
+    assert explorer.class_filter == 1  # a rejected change leaves the settings as they were
+
+
+def test_no_matching_digit_gives_a_message(split):
+    model = seeded_net()
+    with torch.no_grad():
+        predicted = model(split.images[:100]).argmax(dim=1)
+    always_right = TensorSplit(split.images[:100], predicted)  # labels = predictions: no mistakes
+    explorer = FeatureExplorer(model, always_right, misclassified_only=True)
+    assert explorer.index is None and explorer.feature_maps is None and explorer.probabilities is None
+    assert "No test digit" in explorer.message and explorer.plot() is None
+    assert explorer.random() is None
+    explorer.widget  # builds without error, slider disabled
+    assert explorer._controls["position"].disabled
+
+
+def test_widget_controls_drive_the_explorer(split):
+    explorer = FeatureExplorer(seeded_net(), split)
+    controls = explorer._controls
+    assert controls is None  # built on first use
+    explorer.widget
+    controls = explorer._controls
+    controls["class"].value = 4
+    assert explorer.class_filter == 4 and split.labels[explorer.index] == 4
+    assert controls["position"].max == len(explorer.candidates) - 1
+    controls["position"].value = 3
+    assert explorer.index == int(explorer.candidates[3])
+    controls["layer"].value = "pool2"
+    assert explorer.layer == "pool2" and explorer.feature_maps.shape == (20, 4, 4)
+    controls["wrong"].value = True
+    assert explorer.misclassified_only
+    explorer.set(class_filter=None, misclassified_only=False, layer="conv1")  # Python -> controls
+    assert controls["class"].value == -1 and not controls["wrong"].value
+    assert controls["layer"].value == "conv1"
+    assert f"#{explorer.index}" in controls["info"].value
+    controls["random"].click()
+    assert controls["position"].value == int((explorer.candidates == explorer.index).nonzero()[0, 0])
+
+
+# --- the checkpoint -----------------------------------------------------------------------------------
+def toy_data() -> tuple[TensorSplit, TensorSplit]:
+    generator = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(64, 1, 28, 28, generator=generator), torch.arange(64) % 10
+    return TensorSplit(images, labels), TensorSplit(images[:20], labels[:20])
+
+
+def test_load_or_train_trains_saves_and_then_loads(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "1")
+    path = tmp_path / "seed_net.pt"
+    lines = []
+    trained = fe.load_or_train_seed_net(path, data=toy_data, epochs=1, log=lines.append)
+    assert path.is_file() and "No checkpoint" in lines[0] and "saved" in lines[-1]
+    assert load_checkpoint(path, SeedNet())["metadata"]["quick"] is True
+    lines.clear()
+    loaded = fe.load_or_train_seed_net(path, data=toy_data, log=lines.append)
+    assert lines[0].startswith("Loaded")
+    for name, value in trained.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value)
+
+
+def test_a_quick_checkpoint_is_retrained_in_full_mode(tmp_path, monkeypatch):
+    path = tmp_path / "seed_net.pt"
+    model = seeded_net()
+    save_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.01), 2,
+                    History(test_accuracy=[50.0, 60.0]), {"quick": True})
+    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "0")
+    lines = []
+    fe.load_or_train_seed_net(path, data=toy_data, epochs=1, log=lines.append)
+    assert "quick mode" in lines[0]
+    assert load_checkpoint(path, SeedNet())["metadata"]["quick"] is False
+    assert math.isfinite(load_checkpoint(path, SeedNet())["history"].test_accuracy[-1])
