@@ -3,7 +3,7 @@
 Every function takes the same arguments as its PyTorch twin and gives the same numbers:
 
 - ``conv2d_loops``: the convolution as plain loops, the version to read first;
-- ``conv2d``: the same result from one matrix product (im2col), fast enough to train with;
+- ``conv2d``: the same result from a matrix product (im2col), fast enough to train with;
 - ``pad2d``, ``max_pool2d``, ``avg_pool2d`` and the output-size formula ``conv_output_size``.
 
 Like PyTorch, "convolution" here is cross-correlation: the kernel is slid over the input as it
@@ -20,7 +20,7 @@ IntOrPair = int | tuple[int, int]
 
 
 def _int(value: int, name: str) -> int:
-    """``value`` as a Python int (numpy and torch integers welcome); anything else is a ValueError."""
+    """``value`` as a Python int (numpy and torch integers too); anything else is a ValueError."""
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -142,22 +142,45 @@ def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
 
 
 def _windows(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
-             out: tuple[int, int]) -> torch.Tensor:
-    """A (N, C, out_h, out_w, kH, kW) view of every window of x (N, C, H, W), no copy."""
+             padding: tuple[int, int], out: tuple[int, int], fill: float = 0.0) -> torch.Tensor:
+    """A (N, C, out_h, out_w, kH, kW) view of every window of x (N, C, H, W) padded with ``fill``.
+
+    ``as_strided`` copies nothing: the next window starts ``stride`` pixels further in memory.
+    """
+    if any(padding):
+        x = pad2d(x, padding, fill)
     n, c, h, w = x.stride()
     return x.as_strided((*x.shape[:2], *out, *kernel),
                         (n, c, h * stride[0], w * stride[1], h, w))
 
 
+# im2col copies every window into a column: for 1,000 digits and 5x5 kernels that is 25 times the
+# input, 58 MB. Copied in one go, such a buffer is fresh memory at every call, which the operating
+# system hands over page by page, and the matrix product then reads it back from main memory:
+# that costs more than the arithmetic. Copied a few images at a time, each piece (4 MB) reuses
+# memory and is still in the CPU's cache when the product reads it. Pieces much smaller than that
+# mean many small steps, each of which makes the CPU threads wait for one another.
+# benchmarks/conv_speed.py measures both ways.
+COLUMNS_PER_PRODUCT = 1 << 20
+
+
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride: IntOrPair = 1, padding: IntOrPair = 0) -> torch.Tensor:
-    """Cross-correlation as one matrix product: every window flattened into a row (im2col)."""
+    """Cross-correlation as a matrix product: every window becomes one column (im2col)."""
     x, unbatched, kernel, stride, padding, out = _check_conv(
         "conv2d", x, weight, bias, stride, padding)
-    windows = _windows(pad2d(x, padding), kernel, stride, out)
-    result = torch.einsum("nchwij,ocij->nohw", windows, weight)
-    if bias is not None:
-        result = result + bias[:, None, None]
+    # (N, C, kH, kW, out_h, out_w), still a view: per image, C*kH*kW numbers for every window
+    columns = _windows(x, kernel, stride, padding, out).permute(0, 1, 4, 5, 2, 3)
+    kernels = weight.reshape(len(weight), -1)  # (O, C*kH*kW): one row per kernel
+    if bias is None:
+        bias = weight.new_zeros(len(weight))
+    images_per_product = max(1, COLUMNS_PER_PRODUCT // max(1, columns.shape[1:].numel()))
+    pieces = []
+    for images in columns.split(images_per_product):  # a few images at a time
+        matrix = images.reshape(len(images), kernels.shape[1], out[0] * out[1])  # the im2col copy
+        pieces.append(kernels @ matrix + bias[:, None])  # (images, O, out_h * out_w)
+    result = torch.cat(pieces)
+    result = result.view(len(result), len(weight), *out)
     return result[0] if unbatched else result
 
 
@@ -179,7 +202,7 @@ def max_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None
     """The largest value in each window; padding is -inf, so it is never picked."""
     x, unbatched, kernel, stride, padding, out = _check_pool(
         "max_pool2d", x, kernel_size, stride, padding)
-    windows = _windows(pad2d(x, padding, value=float("-inf")), kernel, stride, out)
+    windows = _windows(x, kernel, stride, padding, out, fill=float("-inf"))
     result = windows.amax(dim=(-2, -1))
     return result[0] if unbatched else result
 
@@ -189,6 +212,6 @@ def avg_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None
     """The mean of each window; padded zeros count (PyTorch's ``count_include_pad=True``)."""
     x, unbatched, kernel, stride, padding, out = _check_pool(
         "avg_pool2d", x, kernel_size, stride, padding)
-    windows = _windows(pad2d(x, padding), kernel, stride, out)
+    windows = _windows(x, kernel, stride, padding, out)
     result = windows.mean(dim=(-2, -1))
     return result[0] if unbatched else result

@@ -127,6 +127,21 @@ def test_conv_output_size_matches_pytorch(n, kernel, padding, stride):
     assert conv_output_size(n, kernel, padding, stride) == out.shape[-1]
 
 
+@pytest.mark.parametrize("columns_per_product", [1, 700, 10**9])
+def test_conv2d_in_pieces_matches_pytorch(monkeypatch, columns_per_product):
+    # 7 images, each 6x3 = 18 windows of 2*3*3 = 18 numbers: 324 numbers of im2col per image,
+    # so the batch goes through in 7 pieces of one image, 4 pieces (2+2+2+1) or one piece
+    monkeypatch.setattr("mnist_tutorial.ops.COLUMNS_PER_PRODUCT", columns_per_product)
+    x = random_tensor(5, 7, 2, 6, 7).requires_grad_()
+    weight = random_tensor(6, 4, 2, 3, 3).requires_grad_()
+    ours = conv2d(x, weight, stride=(1, 2), padding=(1, 0))
+    theirs = F.conv2d(x, weight, stride=(1, 2), padding=(1, 0))
+    torch.testing.assert_close(ours, theirs)
+    grads = [torch.autograd.grad(out.sum(), (x, weight)) for out in (ours, theirs)]
+    for mine, reference in zip(*grads):
+        torch.testing.assert_close(mine, reference)
+
+
 def test_conv2d_gradients_match_pytorch():
     x = random_tensor(0, 2, 3, 9, 7).requires_grad_()
     weight = random_tensor(1, 4, 3, 3, 2).requires_grad_()
