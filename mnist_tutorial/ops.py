@@ -154,13 +154,13 @@ def _windows(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
                         (n, c, h * stride[0], w * stride[1], h, w))
 
 
-# im2col copies every window into a column: for 1,000 digits and 5x5 kernels that is 25 times the
-# input, 58 MB. Copied in one go, such a buffer is fresh memory at every call, which the operating
-# system hands over page by page, and the matrix product then reads it back from main memory:
-# that costs more than the arithmetic. Copied a few images at a time, each piece (4 MB) reuses
-# memory and is still in the CPU's cache when the product reads it. Pieces much smaller than that
-# mean many small steps, each of which makes the CPU threads wait for one another.
-# benchmarks/conv_speed.py measures both ways.
+# What makes conv2d fast (benchmarks/conv_speed.py measures it): im2col copies every window into
+# a column, for 1,000 digits and 5x5 kernels 25 times the input: 58 MB. Copied in one go, such a
+# buffer is fresh memory at every call, which the operating system hands over page by page, and
+# the matrix product then reads it back from main memory: that costs more than the arithmetic.
+# Copied a few images at a time, each piece (4 MB) reuses memory and is still in the CPU's cache
+# when the product reads it. Much smaller pieces mean many small steps, each of which makes the
+# CPU threads wait for one another; adding the bias inside the product saves one more step.
 COLUMNS_PER_PRODUCT = 1 << 20
 
 
@@ -178,7 +178,8 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     pieces = []
     for images in columns.split(images_per_product):  # a few images at a time
         matrix = images.reshape(len(images), kernels.shape[1], out[0] * out[1])  # the im2col copy
-        pieces.append(kernels @ matrix + bias[:, None])  # (images, O, out_h * out_w)
+        # bias + kernels @ matrix for each image, (images, O, out_h * out_w), in one step
+        pieces.append(torch.baddbmm(bias[:, None], kernels.expand(len(images), -1, -1), matrix))
     result = torch.cat(pieces)
     result = result.view(len(result), len(weight), *out)
     return result[0] if unbatched else result
