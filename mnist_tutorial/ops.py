@@ -39,15 +39,19 @@ def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
     return _int(value[0], name), _int(value[1], name)
 
 
+def _check_padding(padding: int, where: str) -> None:
+    if padding < 0:
+        raise ValueError(f"padding must be zero or positive, got {padding}{where}: "
+                         f"it is the number of rows/columns added on each side")
+
+
 def _output_size(n: int, kernel: int, padding: int, stride: int, axis: str = "") -> int:
     """The output-size formula, after checking stride, padding and that the kernel fits."""
     where = f" along the {axis}" if axis else ""
     if stride <= 0:
         raise ValueError(f"stride must be positive, got {stride}{where}: "
                          f"the window moves at least one pixel per step")
-    if padding < 0:
-        raise ValueError(f"padding must be zero or positive, got {padding}{where}: "
-                         f"it is the number of rows/columns added on each side")
+    _check_padding(padding, where)
     if kernel > n + 2 * padding:
         raise ValueError(f"the kernel ({kernel}) is larger than the padded input "
                          f"({n} + 2 x {padding} = {n + 2 * padding}){where}: the kernel must fit "
@@ -113,9 +117,8 @@ def pad2d(x: torch.Tensor, padding: IntOrPair, value: float = 0.0) -> torch.Tens
         raise ValueError(f"pad2d pads the last two dimensions (height, width), so the input "
                          f"needs at least 2 dimensions, got shape {tuple(x.shape)}")
     ph, pw = _pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be zero or positive, got {padding!r}: "
-                         f"it is the number of rows/columns added on each side")
+    _check_padding(ph, " along the height")
+    _check_padding(pw, " along the width")
     height, width = x.shape[-2:]
     padded = x.new_full((*x.shape[:-2], height + 2 * ph, width + 2 * pw), value)
     padded[..., ph:ph + height, pw:pw + width] = x
