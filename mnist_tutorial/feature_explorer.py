@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from mnist_tutorial.data import TensorSplit, load_split, quick_mode
+from mnist_tutorial.data import TensorSplit, load_split, quick_mode, repository_root
 from mnist_tutorial.evaluation import misclassified_indices, predict
 from mnist_tutorial.models import SeedNet
 from mnist_tutorial.plotting import plot_image_grid
@@ -151,15 +151,18 @@ def top_patches(model: nn.Module, images: torch.Tensor, count: int = 8) -> tuple
 
     Returns ``patches`` (channels, count, k, k) and ``responses`` (channels, count), strongest
     first; a response is the conv1 output at that place: patch * kernel summed, plus the bias.
+    ``images`` (N, 1, 28, 28): a few thousand at most, as all their conv1 maps are kept at once.
     """
     conv = model.conv1
     maps = conv(images.to(conv.weight.device)).cpu()  # (N, C, H', W')
-    number, channels, height, width = maps.shape
-    responses, where = maps.permute(1, 0, 2, 3).reshape(channels, -1).topk(count, dim=1)
+    _, channels, height, width = maps.shape
+    responses, where = maps.transpose(0, 1).reshape(channels, -1).topk(count, dim=1)
     size = conv.kernel_size[0]
-    windows = F.unfold(images.cpu(), size)  # (N, k*k, H'*W'): every patch, in output order
-    image_index, position = where // (height * width), where % (height * width)
-    patches = windows[image_index, :, position].reshape(channels, count, size, size)
+    image_index, row, column = where // (height * width), where % (height * width) // width, where % width
+    patches = torch.stack([
+        torch.stack([images[n, 0, r:r + size, c:c + size].cpu()
+                     for n, r, c in zip(image_index[channel], row[channel], column[channel])])
+        for channel in range(channels)])
     return patches, responses
 
 
@@ -193,11 +196,11 @@ def plot_top_patches(patches: torch.Tensor, responses: torch.Tensor) -> Figure:
     channels, count = responses.shape
     figure, axes = plt.subplots(channels, count, figsize=(0.9 * count + 1, 0.95 * channels + 0.6),
                                 layout="constrained", squeeze=False)
-    limit = patches.abs().max().item()
+    low, high = patches.min().item(), patches.max().item()  # background black, ink white
     for channel in range(channels):
         for rank in range(count):
             item = axes[channel, rank]
-            item.imshow(to_numpy(patches[channel, rank]), cmap="gray", vmin=-limit, vmax=limit)
+            item.imshow(to_numpy(patches[channel, rank]), cmap="gray", vmin=low, vmax=high)
             item.set_xticks([])
             item.set_yticks([])
             if rank == 0:
@@ -231,6 +234,15 @@ def _mnist_splits() -> tuple[TensorSplit, TensorSplit]:
     return load_split("mnist", train=True), load_split("mnist", train=False)
 
 
+def _short(path: Path) -> str:
+    """``path`` relative to the repository root when it lies inside it (shorter, and no user names)."""
+    root = repository_root()
+    try:
+        return str(path.resolve().relative_to(root)) if root else str(path)
+    except ValueError:
+        return str(path)
+
+
 def load_or_train_seed_net(path: str | os.PathLike | None = None,
                            data: Callable[[], tuple[TensorSplit, TensorSplit]] | None = None,
                            epochs: int | None = None, log: Callable[[str], None] = print) -> nn.Module:
@@ -241,18 +253,19 @@ def load_or_train_seed_net(path: str | os.PathLike | None = None,
     in full mode: it is retrained with the full data.
     """
     path = Path(path) if path is not None else default_checkpoint_path("seed_net")
+    shown = _short(path)
     epochs = epochs if epochs is not None else (2 if quick_mode() else SEED_EPOCHS)
     model = SeedNet()
     if path.is_file():
         state = load_checkpoint(path, model)
         trained_quick = bool(state["metadata"].get("quick", False))
         if quick_mode() or not trained_quick:
-            log(f"Loaded the trained SeedNet from {path} ({state['epoch']} epochs, "
+            log(f"Loaded the trained SeedNet from {shown} ({state['epoch']} epochs, "
                 f"test accuracy {state['history'].test_accuracy[-1]:.2f} %).")
             return model
-        log(f"{path} was trained in quick mode: training the full model again.")
+        log(f"{shown} was trained in quick mode: training the full model again.")
     else:
-        log(f"No checkpoint at {path} (notebook 05 saves one): training SeedNet for {epochs} epochs now.")
+        log(f"No checkpoint at {shown} (notebook 05 saves one): training SeedNet for {epochs} epochs now.")
     train, test = (data or _mnist_splits)()
     seed_everything(1)
     model = SeedNet()
@@ -260,7 +273,7 @@ def load_or_train_seed_net(path: str | os.PathLike | None = None,
     history = fit(model, train, test, optimizer, epochs=epochs, batch_size=64, seed=1)
     save_checkpoint(path, model, optimizer, epochs, history,
                     {"model": "seed", "quick": quick_mode(), "saved_by": "load_or_train_seed_net"})
-    log(f"Trained: test accuracy {history.test_accuracy[-1]:.2f} %; saved to {path}.")
+    log(f"Trained: test accuracy {history.test_accuracy[-1]:.2f} %; saved to {shown}.")
     return model
 
 
