@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 from mnist_tutorial.data import TensorSplit, batch_count, batches, repository_root
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+Augment = Callable[[torch.Tensor], torch.Tensor]
+Scheduler = torch.optim.lr_scheduler.LRScheduler
 DEVICES = ("auto", "cuda", "mps", "cpu")
 
 
@@ -78,11 +80,14 @@ class History:
 def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim.Optimizer,
                 epoch: int = 1, log_interval: int = 300, log: Callable[[str], None] | None = None,
                 history: History | None = None, total: int | None = None,
-                memory_format: torch.memory_format = torch.contiguous_format) -> float:
+                memory_format: torch.memory_format = torch.contiguous_format,
+                scheduler: Scheduler | None = None, augment: Augment | None = None) -> float:
     """One pass over the training batches, the seed's loop; returns the mean loss.
 
     Every ``log_interval`` batches the mean loss of those batches goes into ``history`` and, in
-    the seed's format ``[epoch, batch] loss: x.xxx``, to ``log``.
+    the seed's format ``[epoch, batch] loss: x.xxx``, to ``log``. Optional: ``augment`` changes
+    each batch of images before the model sees it (see ``mnist_tutorial.augmentation``), and
+    ``scheduler`` (e.g. ``OneCycleLR``) takes one step after every batch.
     """
     device = next(model.parameters()).device
     criterion = nn.CrossEntropyLoss()
@@ -94,10 +99,14 @@ def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim
     for batch_index, (images, labels) in enumerate(progress, start=1):
         images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
         labels = labels.to(device, non_blocking=True)
+        if augment is not None:
+            images = augment(images)
         loss = criterion(model(images), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         running += loss.detach()
         seen += 1
         if batch_index % log_interval == 0:
@@ -136,8 +145,9 @@ def default_checkpoint_path(name: str) -> Path:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    epoch: int, history: History, metadata: dict | None = None) -> Path:
-    """Write weights, optimizer state, epoch, history and plain metadata atomically.
+                    epoch: int, history: History, metadata: dict | None = None,
+                    scheduler: Scheduler | None = None) -> Path:
+    """Write weights, optimizer (and scheduler) state, epoch, history and plain metadata atomically.
 
     The file is written under a temporary name in the same folder, then renamed, so an
     interrupted save never leaves a half-written checkpoint under ``path``.
@@ -151,6 +161,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
         "history": history.to_dict(),
         "metadata": dict(metadata or {}),
     }
+    if scheduler is not None:
+        checkpoint["scheduler"] = scheduler.state_dict()
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -163,8 +175,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Load a checkpoint into ``model`` (and ``optimizer``); returns epoch, history and metadata."""
+                    optimizer: torch.optim.Optimizer | None = None,
+                    scheduler: Scheduler | None = None) -> dict:
+    """Load a checkpoint into ``model`` (and optimizer, scheduler); returns epoch, history, metadata."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train with --save {path} first")
@@ -178,6 +191,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
                          f"{type(model).__name__}: {str(error).splitlines()[0]}") from error
     if optimizer is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None:
+        if "scheduler" not in checkpoint:
+            raise ValueError(f"checkpoint {path} holds no learning-rate schedule, but this run "
+                             f"uses one: resume it with the settings it was saved with")
+        scheduler.load_state_dict(checkpoint["scheduler"])
     return {"epoch": checkpoint["epoch"], "history": History(**checkpoint["history"]),
             "metadata": checkpoint["metadata"]}
 
@@ -188,16 +206,19 @@ def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
         log: Callable[[str], None] | None = None,
         checkpoint_path: str | os.PathLike | None = None, resume_from: str | os.PathLike | None = None,
         metadata: dict | None = None, memory_format: torch.memory_format = torch.contiguous_format,
-        on_epoch_end: Callable[[int, History], None] | None = None) -> History:
+        on_epoch_end: Callable[[int, History], None] | None = None,
+        scheduler: Scheduler | None = None, augment: Augment | None = None) -> History:
     """Train for ``epochs`` epochs on tensors, testing after each; returns the history.
 
     Each epoch's shuffle starts from ``epoch_seed(seed, epoch)``, so a run resumed from a
     checkpoint (``resume_from``) ends with the same weights as one that was never stopped.
-    With ``checkpoint_path`` a checkpoint is written after every epoch.
+    With ``checkpoint_path`` a checkpoint is written after every epoch. ``scheduler`` steps after
+    every batch (build it for ``epochs * batch_count(len(train), batch_size)`` steps); ``augment``
+    changes every training batch.
     """
     history, first_epoch = History(), 1
     if resume_from is not None:
-        state = load_checkpoint(resume_from, model, optimizer)
+        state = load_checkpoint(resume_from, model, optimizer, scheduler)
         history, first_epoch = state["history"], state["epoch"] + 1
     train = train.to(next(model.parameters()).device, memory_format)
     test = test.to(next(model.parameters()).device, memory_format)
@@ -207,7 +228,8 @@ def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
         started = time.perf_counter()
         train_epoch(model, batches(train, batch_size, shuffle=True, generator=shuffle), optimizer,
                     epoch=epoch, log_interval=log_interval, log=log, history=history,
-                    total=batch_count(len(train), batch_size), memory_format=memory_format)
+                    total=batch_count(len(train), batch_size), memory_format=memory_format,
+                    scheduler=scheduler, augment=augment)
         history.train_seconds.append(time.perf_counter() - started)
         started = time.perf_counter()
         correct, total = evaluate(model, batches(test, eval_batch_size), memory_format)
@@ -218,7 +240,7 @@ def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
                 f"[{correct}/{total}]")
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model, optimizer, epoch, history,
-                            {**(metadata or {}), "seed": seed, "epochs": epochs})
+                            {**(metadata or {}), "seed": seed, "epochs": epochs}, scheduler)
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
     return history
