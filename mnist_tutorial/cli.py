@@ -1,15 +1,70 @@
-"""Command line: ``python -m mnist_tutorial train`` trains a model with the seed's settings."""
+"""Command line: ``python -m mnist_tutorial train`` trains a model with its recipe's settings.
+
+The seed model trains with the seed's settings; ``--model improved`` (and ``residual``) with the
+recipe notebook 07 arrives at. ``--epochs``, ``--batch-size`` and ``--lr`` override either.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from torch import nn
 
-from mnist_tutorial.data import DATASETS, DataNotFoundError, load_split, quick_mode
+from mnist_tutorial.augmentation import RandomAffine, background
+from mnist_tutorial.data import DATASETS, DataNotFoundError, batch_count, load_split, quick_mode
 from mnist_tutorial.models import MODELS, build_model
-from mnist_tutorial.training import DEVICES, choose_device, fit, seed_everything
+from mnist_tutorial.training import (DEVICES, Augment, Scheduler, choose_device, fit,
+                                     seed_everything)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained unless the command line says otherwise.
+
+    ``optimizer="sgd"``: plain SGD with momentum at a constant learning rate (the seed's way).
+    ``optimizer="adamw"``: AdamW with weight decay and a one-cycle schedule peaking at ``lr``.
+    ``augment``: train on randomly turned, zoomed and moved digits (``RandomAffine``).
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    optimizer: str = "sgd"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    augment: bool = False
+
+
+RECIPES = {
+    "seed": Recipe(epochs=10, batch_size=64, lr=0.01, momentum=0.5),
+    "improved": Recipe(epochs=15, batch_size=128, lr=3e-3, optimizer="adamw",
+                       weight_decay=1e-4, augment=True),
+    "residual": Recipe(epochs=15, batch_size=128, lr=3e-3, optimizer="adamw",
+                       weight_decay=1e-4, augment=True),
+}
+
+
+def build_training(recipe: Recipe, model: nn.Module, steps_per_epoch: int,
+                   dataset: str = "mnist"
+                   ) -> tuple[torch.optim.Optimizer, Scheduler | None, Augment | None]:
+    """The optimizer, the per-batch learning-rate schedule (or None) and the augmentation (or None)."""
+    if recipe.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                    weight_decay=recipe.weight_decay)
+        scheduler = None
+    elif recipe.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
+                                      weight_decay=recipe.weight_decay)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
+    else:
+        raise ValueError(f"unknown optimizer {recipe.optimizer!r}: choose 'sgd' or 'adamw'")
+    augment = RandomAffine(fill=background(dataset)) if recipe.augment else None
+    return optimizer, scheduler, augment
 
 
 def preferred_memory_format(device: torch.device) -> torch.memory_format:
@@ -17,18 +72,30 @@ def preferred_memory_format(device: torch.device) -> torch.memory_format:
     return torch.contiguous_format if device.type == "mps" else torch.channels_last
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where it is None (the help text says what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``train`` command and its options; the defaults are the seed's settings."""
+    """The ``train`` command and its options; unset numbers come from the model's recipe."""
     parser = argparse.ArgumentParser(prog="python -m mnist_tutorial",
                                      description="Train the course's CNNs on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model and report its test accuracy",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     train.add_argument("--model", choices=sorted(MODELS), default="seed")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=0.01)
-    train.add_argument("--momentum", type=float, default=0.5)
+    train.add_argument("--epochs", type=int, default=None,
+                       help="default: 10 for seed, 15 for improved and residual")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="default: 64 for seed, 128 for improved and residual")
+    train.add_argument("--lr", type=float, default=None,
+                       help="learning rate (peak of the one-cycle schedule for improved and "
+                            "residual); default: 0.01 for seed, 0.003 for improved and residual")
+    train.add_argument("--momentum", type=float, default=None,
+                       help="SGD momentum, seed model only; default: 0.5")
     train.add_argument("--data", metavar="DIR", default=None,
                        help="data root (default: $MNIST_TUTORIAL_DATA, else data/)")
     train.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
@@ -41,29 +108,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def resolve_recipe(args: argparse.Namespace) -> Recipe:
+    """The model's recipe with the numbers given on the command line put in."""
+    recipe = RECIPES[args.model]
+    if args.momentum is not None and recipe.optimizer != "sgd":
+        raise ValueError(f"--momentum applies to SGD (the seed model); {args.model} trains with "
+                         f"{recipe.optimizer}: leave --momentum out")
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "momentum": args.momentum}
+    return Recipe(**{**vars(recipe), **{k: v for k, v in given.items() if v is not None}})
+
+
+def check_resume_epochs(path: str, epochs: int) -> None:
+    """A one-cycle schedule is planned for a fixed length: resuming must keep the saved --epochs."""
+    if not Path(path).is_file():
+        return  # load_checkpoint says what is missing
+    saved = torch.load(path, map_location="cpu", weights_only=True)["metadata"].get("epochs")
+    if saved is not None and saved != epochs:
+        raise ValueError(f"{path} was trained with a one-cycle schedule planned for {saved} "
+                         f"epochs: resume it with --epochs {saved}, not {epochs}")
+
+
 def train_command(args: argparse.Namespace) -> str:
     """Run the ``train`` command; returns the final ``test accuracy: ...`` line."""
     for name in ("epochs", "batch_size"):
+        if getattr(args, name) is None:
+            continue
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.lr <= 0:
+    if args.lr is not None and args.lr <= 0:
         raise ValueError(f"--lr must be positive, got {args.lr}")
+    recipe = resolve_recipe(args)
+    if args.resume and recipe.optimizer == "adamw":
+        check_resume_epochs(args.resume, recipe.epochs)
     device = choose_device(args.device)
     print(f"device: {device}; dataset: {args.dataset}{' (quick subset)' if quick_mode() else ''}")
+    if args.model != "seed":
+        print(f"recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
+              f"with a one-cycle schedule peaking at lr {recipe.lr:g}, weight decay "
+              f"{recipe.weight_decay:g}, augmentation {'on' if recipe.augment else 'off'}")
     train = load_split(args.dataset, train=True, root=args.data)
     test = load_split(args.dataset, train=False, root=args.data)
     seed_everything(args.seed)
     model = build_model(args.model).to(device)
     memory_format = preferred_memory_format(device)
     model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
-    metadata = {"model": args.model, "dataset": args.dataset, "batch_size": args.batch_size,
-                "lr": args.lr, "momentum": args.momentum}
-    history = fit(model, train, test, optimizer, epochs=args.epochs, batch_size=args.batch_size,
-                  seed=args.seed, log=print, checkpoint_path=args.save or args.resume,
-                  resume_from=args.resume, metadata=metadata, memory_format=memory_format)
+    optimizer, scheduler, augment = build_training(
+        recipe, model, batch_count(len(train), recipe.batch_size), args.dataset)
+    metadata = {"model": args.model, "dataset": args.dataset, "batch_size": recipe.batch_size,
+                "lr": recipe.lr, "momentum": recipe.momentum}
+    history = fit(model, train, test, optimizer, epochs=recipe.epochs,
+                  batch_size=recipe.batch_size, seed=args.seed, log=print,
+                  checkpoint_path=args.save or args.resume, resume_from=args.resume,
+                  metadata=metadata, memory_format=memory_format, scheduler=scheduler,
+                  augment=augment)
     if not history.test_accuracy:
-        raise ValueError(f"nothing to do: the checkpoint already holds {args.epochs} epochs; "
+        raise ValueError(f"nothing to do: the checkpoint already holds {recipe.epochs} epochs; "
                          f"ask for more with --epochs")
     accuracy = history.test_accuracy[-1]
     correct = round(accuracy * len(test) / 100)

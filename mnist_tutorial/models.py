@@ -53,11 +53,105 @@ class SeedNet(nn.Module):
         return self.fc2(x)
 
 
-MODELS = {"seed": SeedNet}
+class ImprovedNet(nn.Module):
+    """The seed's design made wider, with optional BatchNorm and dropout: one knob per experiment.
+
+    Same plan as ``SeedNet``: two rounds of 5x5 convolution -> 2x2 max-pool -> ReLU, then two
+    fully connected layers. The knobs:
+
+    - ``channels``: feature maps of the two convolutions (seed: 10, 20; default: 32, 64);
+    - ``hidden``: width of the first fully connected layer (seed: 50; default: 128);
+    - ``batch_norm``: a ``BatchNorm`` after each pooling and after ``fc1`` (each then has no bias,
+      which BatchNorm's own shift replaces);
+    - ``dropout``: probability of zeroing each input of ``fc1`` and of ``fc2`` during training.
+
+    Shapes with the defaults: 1x28x28 -> conv1 32x24x24 -> pool 32x12x12 -> conv2 64x8x8 ->
+    pool 64x4x4 -> flatten 1024 -> fc1 128 -> fc2 10 scores.
+    """
+
+    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128,
+                 batch_norm: bool = True, dropout: float = 0.25) -> None:
+        super().__init__()
+        if len(channels) != 2 or min(channels) < 1 or hidden < 1:
+            raise ValueError(f"need two positive channel counts and a positive hidden width, "
+                             f"got channels={channels}, hidden={hidden}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout is a probability in [0, 1), got {dropout}")
+        first, second = channels
+        self.conv1 = nn.Conv2d(1, first, kernel_size=5, bias=not batch_norm)
+        self.norm1 = nn.BatchNorm2d(first) if batch_norm else nn.Identity()
+        self.conv2 = nn.Conv2d(first, second, kernel_size=5, bias=not batch_norm)
+        self.norm2 = nn.BatchNorm2d(second) if batch_norm else nn.Identity()
+        self.fc1 = nn.Linear(second * 4 * 4, hidden, bias=not batch_norm)
+        self.norm3 = nn.BatchNorm1d(hidden) if batch_norm else nn.Identity()
+        self.fc2 = nn.Linear(hidden, 10)
+        self.pooling = nn.MaxPool2d(kernel_size=2)
+        self.dropout = nn.Dropout(dropout)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (N, 10) for images (N, 1, 28, 28)."""
+        x = self.relu(self.norm1(self.pooling(self.conv1(x))))
+        x = self.relu(self.norm2(self.pooling(self.conv2(x))))
+        x = self.dropout(x.flatten(1))
+        x = self.relu(self.norm3(self.fc1(x)))
+        return self.fc2(self.dropout(x))
+
+
+class ResidualBlock(nn.Module):
+    """The ResNet idea: ``relu(x + f(x))``, where ``f`` is conv3x3 -> BN -> ReLU -> conv3x3 -> BN.
+
+    The block only has to learn a correction ``f(x)`` to its input, and the ``x +`` path carries
+    the signal (and, backwards, the gradient) past the convolutions unchanged. Padding 1 keeps the
+    size, so input and output have the same shape (C x H x W). ``skip=False`` drops the ``x +``
+    (a plain block, for comparison).
+    """
+
+    def __init__(self, channels: int, skip: bool = True) -> None:
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {channels}")
+        self.skip = skip
+        self.conv1 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
+        self.norm1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, kernel_size=3, padding=1, bias=False)
+        self.norm2 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Same shape out as in."""
+        correction = self.norm2(self.conv2(self.relu(self.norm1(self.conv1(x)))))
+        return self.relu(x + correction if self.skip else correction)
+
+
+class ResidualNet(ImprovedNet):
+    """``ImprovedNet`` with ``blocks`` residual blocks after the first pooling (at 12 x 12).
+
+    Shapes with the defaults: 1x28x28 -> conv1, pool 32x12x12 -> residual block 32x12x12 ->
+    conv2, pool 64x4x4 -> fc1 128 -> fc2 10 scores.
+    """
+
+    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128,
+                 dropout: float = 0.25, blocks: int = 1, skip: bool = True) -> None:
+        super().__init__(channels, hidden, batch_norm=True, dropout=dropout)
+        if blocks < 1:
+            raise ValueError(f"blocks must be at least 1, got {blocks}")
+        self.blocks = nn.Sequential(*(ResidualBlock(channels[0], skip) for _ in range(blocks)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (N, 10) for images (N, 1, 28, 28)."""
+        x = self.blocks(self.relu(self.norm1(self.pooling(self.conv1(x)))))
+        x = self.relu(self.norm2(self.pooling(self.conv2(x))))
+        x = self.dropout(x.flatten(1))
+        x = self.relu(self.norm3(self.fc1(x)))
+        return self.fc2(self.dropout(x))
+
+
+MODELS = {"seed": SeedNet, "improved": ImprovedNet, "residual": ResidualNet}
 
 
 def build_model(name: str) -> nn.Module:
-    """A fresh model by its CLI name (``seed``)."""
+    """A fresh model by its CLI name (``seed``, ``improved``, ``residual``)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {sorted(MODELS)}")
     return MODELS[name]()
