@@ -1,0 +1,168 @@
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_tutorial.augmentation import translate
+from mnist_tutorial.kernels import VERTICAL_EDGES
+from mnist_tutorial.pooling_explorer import (PoolingExplorer, feature_map, plot_shift_changes,
+                                             relative_change, shift_change)
+
+TORCH_POOL = {"max": F.max_pool2d, "avg": F.avg_pool2d}
+
+
+@pytest.fixture
+def image():
+    return torch.randn(9, 11, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("size, stride, padding", [(2, None, 0), (3, None, 1), (3, 2, 1), (3, 1, 0),
+                                                   (2, 3, 0), (4, 2, 2), (1, 1, 0), (9, 1, 0)])
+def test_pooled_matches_pytorch(image, kind, size, stride, padding):
+    explorer = PoolingExplorer(image, kind=kind, size=size, stride=stride, padding=padding)
+    expected = TORCH_POOL[kind](image[None, None], size, stride, padding)[0, 0]
+    assert explorer.output_shape == tuple(expected.shape)
+    assert torch.allclose(explorer.pooled, expected, atol=1e-6)
+    assert explorer.stride == (size if stride is None else stride)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_chosen_cell_is_made_from_its_window(image, kind):
+    explorer = PoolingExplorer(image, kind=kind, size=3, stride=2, padding=1)
+    for row in range(explorer.output_shape[0]):
+        for column in range(explorer.output_shape[1]):
+            explorer.cell = (row, column)
+            top, left, bottom, right = explorer.window
+            assert (top, left) == (2 * row - 1, 2 * column - 1) and (bottom - top, right - left) == (3, 3)
+            values = explorer.window_values
+            # by hand: max of the real pixels (padding is -inf); mean counts padded zeros (sum / 9)
+            by_hand = values.max() if kind == "max" else values.sum() / 9
+            assert explorer.cell_value == pytest.approx(by_hand.item(), abs=1e-5)
+            assert explorer.cell_value == pytest.approx(explorer.pooled[row, column].item())
+
+
+def test_window_by_hand_on_a_tiny_matrix():
+    x = torch.tensor([[1.0, 3, 2, 0], [4, 6, 5, 1], [0, 2, 9, 8], [7, 1, 3, 4]])
+    explorer = PoolingExplorer(x)
+    assert explorer.pooled.tolist() == [[6, 5], [7, 9]]
+    explorer.set(cell=(1, 0))
+    assert explorer.window == (2, 0, 4, 2) and explorer.window_values.tolist() == [[0, 2], [7, 1]]
+    explorer.kind = "avg"
+    assert explorer.pooled.tolist() == [[3.5, 2.0], [2.5, 6.0]] and explorer.cell_value == 2.5
+    assert "mean" in explorer.message and "rows 2..3, columns 0..1" in explorer.message
+
+
+def test_stride_none_follows_the_window_size(image):
+    explorer = PoolingExplorer(image, size=2)
+    explorer.size = 3
+    assert explorer.stride == 3 and explorer.output_shape == (3, 3)
+    explorer.stride = 1
+    explorer.size = 2
+    assert explorer.stride == 1 and explorer.output_shape == (8, 10)
+
+
+def test_cell_is_clamped_when_the_map_shrinks_and_checked_when_set(image):
+    explorer = PoolingExplorer(image, size=2, cell=(3, 4))
+    explorer.size = 4
+    assert explorer.output_shape == (2, 2) and explorer.cell == (1, 1)
+    with pytest.raises(ValueError, match="outside the pooled map"):
+        explorer.cell = (2, 0)
+
+
+def test_settings_that_do_not_work_give_a_message(image):
+    explorer = PoolingExplorer(image, size=2)
+    explorer.padding = 2  # more than half the window: PyTorch refuses it too
+    assert explorer.pooled is None and explorer.output_shape is None
+    assert "at most kernel_size // 2" in explorer.message
+    with pytest.raises(RuntimeError):
+        F.max_pool2d(image[None, None], 2, 2, 2)
+    explorer.size = 4
+    assert explorer.pooled is not None and explorer.output_shape == (3, 3)  # (9 + 4 - 4) // 4 + 1
+
+
+@pytest.mark.parametrize("values, wrong", [({"kind": "min"}, "kind"), ({"size": 0}, "size"),
+                                           ({"stride": -1}, "stride"), ({"padding": 1.5}, "padding"),
+                                           ({"cell": (0, -1)}, "cell"), ({"shape": 2}, "shape")])
+def test_bad_settings_raise_clear_errors(image, values, wrong):
+    with pytest.raises(ValueError, match=wrong):
+        PoolingExplorer(image).set(**values)
+
+
+def test_image_shapes():
+    assert PoolingExplorer(torch.ones(1, 1, 4, 4)).image.shape == (4, 4)
+    with pytest.raises(ValueError, match="one 2-D map"):
+        PoolingExplorer(torch.ones(2, 4, 4))
+
+
+def test_widget_controls_drive_the_explorer_and_follow_it(image):
+    explorer = PoolingExplorer(image)
+    controls = explorer.controls
+    controls["kind"].value = "avg"
+    controls["size"].value = 3
+    assert explorer.kind == "avg" and explorer.output_shape == (3, 3)
+    assert controls["stride"].value == 3 and controls["row"].max == 2
+    controls["row"].value = 2
+    controls["column"].value = 1
+    assert explorer.cell == (2, 1) and explorer.window == (6, 3, 9, 6)
+    summary, image_widget = explorer.widget.children[3], explorer.widget.children[4]
+    assert "Cell (2, 1)" in summary.value and bytes(image_widget.value).startswith(b"\x89PNG")
+    explorer.set(size=2, stride=1)
+    assert controls["size"].value == 2 and controls["row"].max == 7
+
+
+def test_feature_map_and_relative_change_by_hand():
+    images = torch.randn(3, 1, 8, 8)
+    expected = F.relu(F.conv2d(images, VERTICAL_EDGES[None, None]))
+    assert torch.allclose(feature_map(images, VERTICAL_EDGES), expected, atol=1e-5)
+    before = torch.tensor([[[[3.0, 4.0]]]])
+    assert relative_change(before, torch.tensor([[[[3.0, 4.0]]]])).item() == 0
+    assert relative_change(before, torch.tensor([[[[0.0, 0.0]]]])).item() == 1  # 5 / 5
+    assert relative_change(before, torch.tensor([[[[6.0, 8.0]]]])).item() == 1
+    with pytest.raises(ValueError, match="same shape"):
+        relative_change(before, torch.zeros(1, 1, 1, 3))
+    with pytest.raises(ValueError, match="all zeros"):
+        relative_change(torch.zeros(1, 1, 1, 2), before)
+
+
+def test_shift_change_by_hand_one_bright_pixel():
+    """One pixel at (4, 4) and a 1x1 kernel: the feature map is the image itself."""
+    images = torch.zeros(1, 1, 10, 10)
+    images[0, 0, 4, 4] = 1
+    identity = torch.ones(1, 1)
+    # unpooled: the pixel leaves its place, the maps share nothing: ||e1 - e2|| / ||e1|| = sqrt(2)
+    assert shift_change(images, identity, (0, 1), fill=0) == pytest.approx(math.sqrt(2))
+    # 2x2 max pooling: (4, 4) and (4, 5) are in the same window, the pooled map does not change
+    assert shift_change(images, identity, (0, 1), kind="max", fill=0) == 0
+    # ...but moving 2 pixels changes window: the pooled map changes as much as the image
+    assert shift_change(images, identity, (0, 2), kind="max", fill=0) == pytest.approx(math.sqrt(2))
+    # average pooling: the pixel stays in the same window, so the mean is the same
+    assert shift_change(images, identity, (0, 1), kind="avg", fill=0) == 0
+    assert shift_change(images, identity, (0, 0), fill=0) == 0
+    with pytest.raises(ValueError, match="kind"):
+        shift_change(images, identity, (0, 1), kind="median")
+
+
+def test_shift_by_the_stride_moves_the_pooled_map_by_one_cell():
+    images = torch.zeros(2, 1, 16, 16)
+    images[:, :, 4:12, 4:12] = torch.rand(2, 1, 8, 8)
+    maps = F.max_pool2d(feature_map(images, VERTICAL_EDGES), 2)
+    moved = translate(images, torch.tensor([[0, 2], [0, 2]]))
+    moved_maps = F.max_pool2d(feature_map(moved, VERTICAL_EDGES), 2)
+    assert torch.allclose(moved_maps[..., 1:], maps[..., :-1])
+    assert shift_change(images, VERTICAL_EDGES, (0, 2), kind="max", fill=0) > 0.5
+
+
+def test_plot_shift_changes_is_labelled():
+    ax = plot_shift_changes([1, 2], {"feature map": [0.5, 1.0], "max pooled": [0.3, 0.9]})
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert len(ax.get_legend().get_texts()) == 3
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="values for 2 shifts"):
+        plot_shift_changes([1, 2], {"feature map": [0.5]})
