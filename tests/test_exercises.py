@@ -54,6 +54,15 @@ def test_function_that_raises_fails_cleanly():
     assert "FAIL  stride 2" in str(report)
 
 
+def test_unfinished_skeleton_is_reported_as_not_done_yet():
+    def skeleton(x, kernel_size, stride=None, padding=0):
+        raise NotImplementedError("TODO: write max pooling")
+
+    report = check_pool2d(skeleton)
+    assert not report.passed and len(report.failed) == len(report)
+    assert all(result.message.startswith("not done yet") for result in report)
+
+
 def test_missing_parameters_are_reported_and_the_rest_still_checked():
     def no_options(x, weight):
         return F.conv2d(x, weight)
