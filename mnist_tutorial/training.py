@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mnist_tutorial.data import TensorSplit, batch_count, batches, repository_root
+from mnist_tutorial.data import TensorSplit, batch_count, batches, quick_mode, repository_root
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Augment = Callable[[torch.Tensor], torch.Tensor]
@@ -140,8 +140,13 @@ def evaluate(model: nn.Module, test_batches: Batches,
 
 
 def default_checkpoint_path(name: str) -> Path:
-    """``checkpoints/<name>.pt`` at the repository root (git-ignored), or in the current folder."""
-    return (repository_root() or Path.cwd()) / "checkpoints" / f"{name}.pt"
+    """``checkpoints/<name>.pt`` at the repository root (git-ignored), or in the current folder.
+
+    In quick mode the name gets a ``-quick`` suffix, so a test run never overwrites a model
+    trained on the full data.
+    """
+    suffix = "-quick" if quick_mode() else ""
+    return (repository_root() or Path.cwd()) / "checkpoints" / f"{name}{suffix}.pt"
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,

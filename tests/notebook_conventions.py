@@ -97,8 +97,8 @@ def fix(path: Path) -> None:
     first = notebook["cells"][0]
     lines = [line for line in source(first).splitlines() if "colab-badge.svg" not in line]
     first["source"] = "\n".join(lines).rstrip() + "\n\n" + badge(path)
-    setup = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-             "source": setup_source()}
+    setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {},
+             "outputs": [], "source": setup_source()}
     if len(notebook["cells"]) > 1 and "google.colab" in source(notebook["cells"][1]):
         setup["execution_count"] = notebook["cells"][1].get("execution_count")
         notebook["cells"][1] = setup

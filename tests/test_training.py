@@ -3,8 +3,8 @@ import torch
 
 from mnist_tutorial.data import TensorSplit
 from mnist_tutorial.models import SeedNet
-from mnist_tutorial.training import (History, choose_device, evaluate, fit, load_checkpoint,
-                                     save_checkpoint, seed_everything, train_epoch)
+from mnist_tutorial.training import (History, choose_device, default_checkpoint_path, evaluate, fit,
+                                     load_checkpoint, save_checkpoint, seed_everything, train_epoch)
 
 
 def toy_split(n: int, seed: int) -> TensorSplit:
@@ -139,3 +139,12 @@ def test_resume_ends_with_the_same_weights(tmp_path, layout):
         assert torch.equal(a, b), name
     assert resumed.test_accuracy == unbroken.test_accuracy
     assert resumed.loss == unbroken.loss
+
+
+def test_quick_mode_checkpoints_never_replace_full_ones(monkeypatch):
+    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "0")
+    full = default_checkpoint_path("seed_net")
+    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "1")
+    quick = default_checkpoint_path("seed_net")
+    assert full.name == "seed_net.pt" and quick.name == "seed_net-quick.pt"
+    assert full.parent == quick.parent and full.parent.name == "checkpoints"
