@@ -2,11 +2,14 @@
 
 Each is a class with a plain Python API (set a value, read the numbers) and a ``.widget`` that
 shows the same state with ipywidgets. The widgets use only APIs that ipywidgets 7.7 (Google Colab)
-and 8 share; the figures are matplotlib figures drawn into an ``ipywidgets.Output``.
+and 8 share. Figures are matplotlib figures sent as PNG to an ``ipywidgets.Image``: unlike an
+``Output`` widget, an image needs no output capture, which nbconvert's executor (nbclient) can stall
+on for the whole cell timeout.
 """
 
 from __future__ import annotations
 
+import io
 import math
 
 import ipywidgets as widgets
@@ -67,14 +70,12 @@ def _symmetric_limit(*tensors: torch.Tensor) -> float:
     return max(max(float(t.abs().max()) for t in tensors), 1e-6)
 
 
-def _show_in(output: widgets.Output, figure: Figure) -> None:
-    """Replace what ``output`` shows with ``figure`` (the figure is closed, never shown twice)."""
-    from IPython.display import display
-
-    with output:
-        output.clear_output(wait=True)
-        display(figure)
+def _png(figure: Figure) -> bytes:
+    """The figure as PNG bytes; the figure is closed, so a notebook never shows it a second time."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
     plt.close(figure)
+    return buffer.getvalue()
 
 
 class SlidingWindowStepper:
@@ -151,7 +152,7 @@ class SlidingWindowStepper:
 
     @property
     def partial_output(self) -> torch.Tensor:
-        """The output so far: sums of windows 0..step in reading order, NaN where not yet computed."""
+        """The output so far: window sums up to this step, NaN where not computed yet."""
         output = torch.full((self.n_steps,), float("nan"))
         output[:self._step + 1] = self._sums[:self._step + 1]
         return output.reshape(self.output_shape)
@@ -159,17 +160,18 @@ class SlidingWindowStepper:
     def describe_step(self) -> str:
         """One line of text: which output cell, every product, and the sum."""
         row, column = self.position
-        terms = " + ".join(f"{_number(x)}×{_number(w)}" for x, w in
-                           zip(self.current_window.flatten().tolist(), self.kernel.flatten().tolist()))
+        pairs = zip(self.current_window.flatten().tolist(), self.kernel.flatten().tolist())
+        terms = " + ".join(f"{_number(x)}×{_number(w)}" for x, w in pairs)
         return (f"step {self._step + 1} of {self.n_steps}: output[{row}, {column}] = {terms} "
                 f"= {_number(self.value)}")
 
     def figure(self) -> Figure:
-        """Four panels: padded input with the window, kernel, products with their sum, output so far."""
-        figure, axes = plt.subplots(1, 4, figsize=(14, 3.8), layout="constrained")
+        """Four panels: (padded) input with the window, kernel, products and their sum, output."""
+        figure, axes = plt.subplots(1, 4, figsize=(14, 4.3), layout="constrained")
         small = max(self.padded.shape) <= ANNOTATE_UP_TO
-        _draw(axes[0], self.padded, "input" + (f" (padding {self.padding})" if self.padding else ""),
-              "gray", float(self.padded.min()), float(self.padded.max()), small)
+        title = f"input (padding {self.padding})" if self.padding else "input"
+        _draw(axes[0], self.padded, title, "gray", float(self.padded.min()),
+              float(self.padded.max()), small)
         top, left = self.window_origin
         kh, kw = self.kernel.shape
         axes[0].add_patch(Rectangle((left - 0.5, top - 0.5), kw, kh, fill=False, edgecolor="red",
@@ -196,7 +198,7 @@ class SlidingWindowStepper:
 
     def _render(self) -> None:
         self._controls["text"].value = f"<code>{self.describe_step()}</code>"
-        _show_in(self._controls["output"], self.figure())
+        self._controls["image"].value = _png(self.figure())
 
     def _on_slider(self, change: dict) -> None:
         if change["new"] != self._step:
@@ -219,9 +221,9 @@ class SlidingWindowStepper:
             forward.on_click(lambda _: setattr(self, "step", min(self._step + 1, last)))
             slider.observe(self._on_slider, names="value")
             self._controls = {"slider": slider, "play": play, "back": back, "forward": forward,
-                              "text": widgets.HTML(), "output": widgets.Output()}
+                              "text": widgets.HTML(), "image": widgets.Image(format="png")}
             self._widget = widgets.VBox([widgets.HBox([back, forward, play, slider]),
-                                         self._controls["text"], self._controls["output"]])
+                                         self._controls["text"], self._controls["image"]])
             self._render()
         return self._widget
 
@@ -335,7 +337,7 @@ class KernelPlayground:
                 box.value = value
         finally:
             self._syncing = False
-        _show_in(self._controls["output"], self.figure())
+        self._controls["image"].value = _png(self.figure())
 
     def _on_preset(self, change: dict) -> None:
         if not self._syncing and change["new"] != CUSTOM:
@@ -365,11 +367,11 @@ class KernelPlayground:
                 box.observe(self._on_box, names="value")
             grid = widgets.VBox([widgets.HBox(boxes[row * 3:row * 3 + 3]) for row in range(3)])
             self._controls = {"preset": preset, "index": index, "boxes": boxes,
-                              "output": widgets.Output()}
+                              "image": widgets.Image(format="png")}
             self._widget = widgets.VBox([
                 widgets.HBox([preset, index]),
                 widgets.HTML("kernel (type numbers, press Enter):"), grid,
-                self._controls["output"]])
+                self._controls["image"]])
             self._update()
         return self._widget
 

@@ -14,6 +14,7 @@ matplotlib.use("Agg")
 
 TINY = torch.arange(9.0).view(3, 3)
 TINY_KERNEL = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+PNG = b"\x89PNG"
 
 
 def conv(image: torch.Tensor, kernel: torch.Tensor, stride: int = 1, padding: int = 0):
@@ -23,7 +24,7 @@ def conv(image: torch.Tensor, kernel: torch.Tensor, stride: int = 1, padding: in
 
 def find(widget: widgets.Widget, kind: type, description: str | None = None) -> widgets.Widget:
     """The first control of ``kind`` (with ``description``) inside ``widget``'s boxes."""
-    if isinstance(widget, kind) and description in (None, widget.description):
+    if isinstance(widget, kind) and description in (None, getattr(widget, "description", None)):
         return widget
     for child in getattr(widget, "children", ()):
         found = find(child, kind, description)
@@ -66,7 +67,8 @@ def test_stepper_matches_pytorch_for_any_stride_and_padding(height, width, kh, k
     if kh > height + 2 * padding or kw > width + 2 * padding:
         return  # the kernel does not fit: covered by the error test
     generator = torch.Generator().manual_seed(seed)
-    image, kernel = torch.randn(height, width, generator=generator), torch.randn(kh, kw, generator=generator)
+    image = torch.randn(height, width, generator=generator)
+    kernel = torch.randn(kh, kw, generator=generator)
     expected = conv(image, kernel, stride, padding)
     padded = F.pad(image, (padding,) * 4)
     stepper = SlidingWindowStepper(image, kernel, stride=stride, padding=padding)
@@ -97,11 +99,16 @@ def test_stepper_widget_buttons_and_slider_move_the_window():
     view = stepper.widget
     back, forward = find(view, widgets.Button, "◀ back"), find(view, widgets.Button, "next ▶")
     slider, text = find(view, widgets.IntSlider), find(view, widgets.HTML)
+    picture = find(view, widgets.Image)
     assert slider.max == stepper.n_steps - 1 == 15
+    first = bytes(picture.value)
+    assert first.startswith(PNG)
     forward.click()
     forward.click()
     assert stepper.step == slider.value == 2
     assert "output[0, 2] = 0×0 + 0×1 + 1×2 + 2×3 = 8" in text.value
+    redrawn = bytes(picture.value)
+    assert redrawn.startswith(PNG) and redrawn != first
     back.click()
     assert stepper.step == 1
     slider.value = 15
@@ -173,6 +180,8 @@ def test_playground_widget_controls_drive_the_feature_map(digits):
     playground = KernelPlayground(images, labels)
     view = playground.widget
     menu, slider = find(view, widgets.Dropdown), find(view, widgets.IntSlider)
+    picture = find(view, widgets.Image)
+    first = bytes(picture.value)
     boxes = [child for row in view.children[2].children for child in row.children]
     assert len(boxes) == 9 and all(isinstance(box, widgets.FloatText) for box in boxes)
 
@@ -181,12 +190,15 @@ def test_playground_widget_controls_drive_the_feature_map(digits):
     slider.value = 3
     expected = F.conv2d(images[3:4], PRESETS["vertical_edges"][None, None])[0, 0]
     torch.testing.assert_close(playground.feature_map, expected)
+    redrawn = bytes(picture.value)
+    assert redrawn.startswith(PNG) and redrawn != first
 
     boxes[4].value = 2.5  # type a number into the middle box
     assert menu.value == playground.preset == "custom" and playground.kernel[1, 1] == 2.5
     custom = PRESETS["vertical_edges"].clone()
     custom[1, 1] = 2.5
-    torch.testing.assert_close(playground.feature_map, F.conv2d(images[3:4], custom[None, None])[0, 0])
+    expected = F.conv2d(images[3:4], custom[None, None])[0, 0]
+    torch.testing.assert_close(playground.feature_map, expected)
 
     playground.set_preset("sharpen")  # the Python API moves the controls too
     assert menu.value == "sharpen" and boxes[4].value == 5.0
