@@ -20,8 +20,8 @@ from PIL import Image, ImageDraw, ImageOps
 from torch import nn
 
 from mnist_tutorial.data import NORMALIZATION
-from mnist_tutorial.feature_explorer import (in_kernel, layer_outputs, plot_maps_and_prediction,
-                                            to_numpy)
+from mnist_tutorial.feature_explorer import (layer_names, layer_outputs, plot_maps_and_prediction,
+                                            show_figures, to_numpy)
 
 MNIST_SIZE = 28
 BOX_SIZE = 20  # the longer side of every MNIST digit's bounding box
@@ -111,7 +111,9 @@ def centre_of_mass(image: torch.Tensor) -> tuple[float, float]:
     rows = torch.arange(image.shape[0], dtype=image.dtype)
     columns = torch.arange(image.shape[1], dtype=image.dtype)
     total = image.sum()
-    return ((image.sum(dim=1) * rows).sum() / total).item(), ((image.sum(dim=0) * columns).sum() / total).item()
+    row = (image.sum(dim=1) * rows).sum() / total
+    column = (image.sum(dim=0) * columns).sum() / total
+    return row.item(), column.item()
 
 
 def paste_centred(image: torch.Tensor, size: int = MNIST_SIZE, centre: float = CENTRE) -> torch.Tensor:
@@ -214,6 +216,8 @@ class DigitPad:
                  canvas: bool = True, live: bool = True, layer: str = "conv1") -> None:
         if size < 28:
             raise ValueError(f"size must be at least 28 pixels, got {size}")
+        if layer not in layer_names(model):
+            raise ValueError(f"unknown layer {layer!r}: choose one of {layer_names(model)}")
         self.model = model
         self.size = size
         self.line_width = line_width if line_width is not None else max(1, size // 14)
@@ -247,8 +251,8 @@ class DigitPad:
         canvas.on_mouse_move(self.extend_stroke)
         canvas.on_mouse_up(lambda x, y: self.end_stroke())
         canvas.on_mouse_out(lambda x, y: self.end_stroke())
-        canvas.on_touch_start(lambda touches: self.begin_stroke(*touches[0]))
-        canvas.on_touch_move(lambda touches: self.extend_stroke(*touches[0]))
+        canvas.on_touch_start(lambda touches: touches and self.begin_stroke(*touches[0]))
+        canvas.on_touch_move(lambda touches: touches and self.extend_stroke(*touches[0]))
         canvas.on_touch_end(lambda touches: self.end_stroke())
         canvas.on_client_ready(self._redraw_canvas)
         self._redraw_canvas(canvas)
@@ -319,7 +323,7 @@ class DigitPad:
         return self.predict()
 
     def set_image(self, image) -> np.ndarray | None:
-        """Use a picture (any 2-D grey array, as ``to_mnist`` takes) instead of the drawing; returns ``predict()``."""
+        """Use a picture (a 2-D grey array) instead of the drawing; returns ``predict()``."""
         self.uploaded = as_float_image(image).numpy()
         return self.predict()
 
@@ -413,14 +417,10 @@ class DigitPad:
             self._render()
 
     def _render(self) -> None:
-        if self._output is None or not in_kernel():
+        if self._output is None:
             return
-        from IPython.display import display
-
         self._status.value = self.message
-        with self._output:
-            self._output.clear_output(wait=True)
-            if self.steps is not None:
-                for figure in (plot_steps(self.steps, title="Your digit, preprocessed like MNIST"), self.plot()):
-                    display(figure)
-                    plt.close(figure)
+        figures = []
+        if self.steps is not None:
+            figures = [plot_steps(self.steps, title="Your digit, preprocessed like MNIST"), self.plot()]
+        show_figures(self._output, figures)

@@ -8,6 +8,8 @@ chosen layer for a chosen test digit.
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +17,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
@@ -37,13 +38,26 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy()
 
 
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel, where widgets show figures; False in scripts and tests."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return hasattr(get_ipython(), "kernel")
+def figure_output(figure: Figure) -> dict:
+    """A figure as one notebook output (a PNG), the form an ``Output`` widget's ``outputs`` hold."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    title = figure._suptitle.get_text() if figure._suptitle is not None else "figure"
+    plt.close(figure)
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+                     "text/plain": f"<Figure: {title}>"}}
+
+
+def show_figures(output, figures: list[Figure]) -> None:
+    """Make an ``ipywidgets.Output`` show exactly these figures, in one state update.
+
+    Setting ``outputs`` directly, rather than capturing with ``with output: display(...)``, works
+    the same in JupyterLab, Notebook and Colab, and avoids the message round trip that
+    ``nbconvert --execute`` uses to imitate a capturing Output widget, which can deadlock
+    (jupyter/nbconvert#1921, jupyter/nbclient#312).
+    """
+    output.outputs = tuple(figure_output(figure) for figure in figures)
 
 
 def _activation_names(model: nn.Module) -> dict[nn.Module, str]:
@@ -177,7 +191,8 @@ def plot_kernel_responses(model: nn.Module, image: torch.Tensor, label: str = ""
     axes[0, 0].set_title(f"input {label}".strip(), fontsize=9)
     axes[1, 0].axis("off")
     for channel in range(channels):
-        kernel_shown = axes[0, channel + 1].imshow(to_numpy(kernels[channel]), cmap=KERNEL_CMAP, vmin=-limit, vmax=limit)
+        kernel_shown = axes[0, channel + 1].imshow(to_numpy(kernels[channel]), cmap=KERNEL_CMAP,
+                                                   vmin=-limit, vmax=limit)
         axes[0, channel + 1].set_title(f"kernel {channel}", fontsize=9)
         map_shown = axes[1, channel + 1].imshow(to_numpy(maps[channel]), cmap="viridis",
                                                 vmin=maps.min().item(), vmax=maps.max().item())
@@ -484,13 +499,6 @@ class FeatureExplorer:
             self._syncing = False
 
     def _render(self) -> None:
-        if self._output is None or not in_kernel():
-            return
-        from IPython.display import display
-
-        with self._output:
-            self._output.clear_output(wait=True)
+        if self._output is not None:
             figure = self.plot()
-            if figure is not None:
-                display(figure)
-                plt.close(figure)
+            show_figures(self._output, [] if figure is None else [figure])

@@ -140,7 +140,7 @@ def redrawn(test_digits):
 
 
 def test_mnist_digits_rendered_large_and_off_centre_come_back(test_digits, redrawn):
-    """Each redrawn digit matches its own original better than the 99 others (or, for look-alike ones, nearly).
+    """Each redrawn digit matches its own original better than the 99 others (look-alike 1s: nearly).
 
     Closeness is the correlation after the best shift by at most one pixel: MNIST rounds its
     centring shift to whole pixels (its centres of mass scatter by +-0.3 pixel around 14), and
@@ -235,6 +235,11 @@ def test_canvas_mouse_events_draw_and_predict_live(trained_model):
     assert pad.probabilities is not None  # live: predicted on mouse up
     expected, _ = direct_prediction(trained_model, pad.image)
     assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
+    shown = pad._output.outputs  # the steps figure and the prediction figure, as PNGs
+    assert len(shown) == 2 and all("image/png" in output["data"] for output in shown)
+    assert pad._status.value == pad.message
+    pad.widget.children[0].children[1].children[1].click()  # the Clear button
+    assert pad._output.outputs == () and not pad.strokes and pad.image.max() == 0
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -271,6 +276,11 @@ def test_a_file_that_is_not_an_image_gives_a_message(trained_model):
         drawing.read_image(b"not an image")
 
 
-def test_pad_rejects_a_tiny_size(trained_model):
+def test_pad_rejects_a_tiny_size_and_an_unknown_layer(trained_model):
     with pytest.raises(ValueError, match="at least 28"):
         DigitPad(trained_model, size=10)
+    with pytest.raises(ValueError, match="unknown layer 'fc1'"):
+        DigitPad(trained_model, layer="fc1")
+    pad = DigitPad(trained_model, canvas=False, layer="relu2")
+    pad.draw_strokes(SEVEN)
+    assert pad.feature_maps.shape == (20, 4, 4)

@@ -1,3 +1,4 @@
+import base64
 import math
 
 import matplotlib.pyplot as plt
@@ -120,7 +121,8 @@ def test_explorer_shows_the_model_activations(split):
         explorer.set(layer=layer)
         assert torch.allclose(explorer.feature_maps, expected[layer][0], atol=1e-5)
     explorer.set(index=17)
-    assert torch.allclose(explorer.feature_maps, by_hand(model, split.images[17:18])["relu2"][0].detach(), atol=1e-5)
+    expected = by_hand(model, split.images[17:18])["relu2"][0].detach()
+    assert torch.allclose(explorer.feature_maps, expected, atol=1e-5)
     assert "#17" in explorer.message
     figure = explorer.plot()
     assert "#17" in figure._suptitle.get_text()
@@ -171,8 +173,8 @@ def test_no_matching_digit_gives_a_message(split):
     assert explorer.index is None and explorer.feature_maps is None and explorer.probabilities is None
     assert "No test digit" in explorer.message and explorer.plot() is None
     assert explorer.random() is None
-    explorer.widget  # builds without error, slider disabled
-    assert explorer._controls["position"].disabled
+    explorer.widget  # builds without error, slider disabled, no figure
+    assert explorer._controls["position"].disabled and explorer._output.outputs == ()
 
 
 def test_widget_controls_drive_the_explorer(split):
@@ -196,6 +198,9 @@ def test_widget_controls_drive_the_explorer(split):
     assert f"#{explorer.index}" in controls["info"].value
     controls["random"].click()
     assert controls["position"].value == int((explorer.candidates == explorer.index).nonzero()[0, 0])
+    (shown,) = explorer._output.outputs
+    assert base64.b64decode(shown["data"]["image/png"]).startswith(b"\x89PNG")
+    assert f"#{explorer.index}" in shown["data"]["text/plain"]
 
 
 # --- the checkpoint -----------------------------------------------------------------------------------
