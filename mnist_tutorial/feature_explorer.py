@@ -132,10 +132,10 @@ def shared_limit(*weights: torch.Tensor) -> float:
 
 def plot_conv1_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
     """The 10 conv1 kernels before and after training, on one colour scale centred on zero."""
-    before, after = untrained.conv1.weight[:, 0], trained.conv1.weight[:, 0]
+    before, after = (model.conv1.weight[:, 0].detach().cpu() for model in (untrained, trained))
     limit = shared_limit(before, after)
     titles = [f"untrained {c}" for c in range(len(before))] + [f"trained {c}" for c in range(len(after))]
-    return plot_image_grid(torch.cat([before, after]).detach(), titles=titles, ncols=len(before),
+    return plot_image_grid(torch.cat([before, after]), titles=titles, ncols=len(before),
                            title="conv1's 10 kernels (5x5 weights): untrained (top) and trained (bottom)",
                            cmap=KERNEL_CMAP, vmin=-limit, vmax=limit, colorbar_label="weight")
 
