@@ -4,9 +4,9 @@ The clock starts when this script starts, before PyTorch is imported, so importi
 files and building the model all count. Two ways are timed in one run:
 
 - **fast**: the whole training set as one tensor on the device (``load_split``), batches sliced
-  from it, ``channels_last``, a small BatchNorm net (``ImprovedNet(channels=(16, 32))``), large
-  batches, AdamW with a one-cycle learning-rate schedule over a couple of epochs, and on a GPU
-  mixed precision. In the last epoch the test set is scored at a few checkpoints: one-cycle has
+  from it, ``channels_last``, a small BatchNorm net (``FastNet``) and its recipe
+  (``RECIPES["fast"]``: batch 256, AdamW with a one-cycle learning-rate schedule over two
+  epochs), and on a GPU mixed precision. In the last epoch the test set is scored at a few checkpoints: one-cycle has
   already lowered the learning rate a lot by then, so the net may pass 99 % before the schedule
   ends, and the run stops at the first checkpoint that does (each costs one pass over the test
   set, a fraction of a second).
@@ -31,12 +31,14 @@ STARTED = time.perf_counter()  # before importing torch: the cold start is part 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import math  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from mnist_tutorial.data import batch_count, batches, load_split, quick_mode, seed_dataloaders  # noqa: E402
-from mnist_tutorial.models import ImprovedNet, SeedNet  # noqa: E402
+from mnist_tutorial.cli import RECIPES, build_training  # noqa: E402
+from mnist_tutorial.models import FastNet, SeedNet  # noqa: E402
 from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch  # noqa: E402
 
 TARGET = 99.0
@@ -61,23 +63,22 @@ def mixed_precision(device: torch.device, enabled: bool):
 
 
 def fast_run(device: torch.device, root, seed: int, epochs: float, batch_size: int, lr: float,
-             checkpoints: int, amp: bool, label_smoothing: float = 0.0, hidden: int = 128,
-             channels: tuple[int, int] = (16, 32)) -> tuple[float, float, list[str]]:
+             checkpoints: int, amp: bool) -> tuple[float, float, list[str]]:
     """Train the fast way; ``(best accuracy, seconds since STARTED when reached, log lines)``."""
     layout = torch.channels_last
     train = load_split(train=True, root=root).to(device, layout)
     test = load_split(train=False, root=root).to(device, layout)
     seed_everything(seed)
-    model = ImprovedNet(channels=channels, hidden=hidden, batch_norm=True, dropout=0.0)
-    model = model.to(device, memory_format=layout)
+    model = FastNet().to(device, memory_format=layout)
     steps_per_epoch = batch_count(len(train), batch_size, drop_last=True)
     total_steps = max(1, round(epochs * steps_per_epoch))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps)
+    # the recipe's schedule, stretched over `total_steps` batches (it may end in mid-epoch)
+    recipe = replace(RECIPES["fast"], epochs=1, batch_size=batch_size, lr=lr)
+    optimizer, scheduler, _ = build_training(recipe, model, steps_per_epoch=total_steps)
     autocast, scaler = mixed_precision(device, amp)
     # test at the end and at the `checkpoints - 1` sixths of an epoch before it
     test_at = {total_steps - i * steps_per_epoch // 6 for i in range(checkpoints)}
-    criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    criterion = nn.CrossEntropyLoss()
     log, best, step, epoch = [], (0.0, math.nan), 0, 0  # best: (accuracy, seconds)
     while step < total_steps:
         epoch += 1
@@ -140,10 +141,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seed-epochs", type=int, default=10,
                         help="epochs of the seed pipeline (the seed trains 10; 0 skips it)")
-    parser.add_argument("--epochs", type=float, default=2.0,
+    fast = RECIPES["fast"]
+    parser.add_argument("--epochs", type=float, default=float(fast.epochs),
                         help="length of the fast schedule in epochs (fractions allowed)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (one-cycle)")
+    parser.add_argument("--batch-size", type=int, default=fast.batch_size)
+    parser.add_argument("--lr", type=float, default=fast.lr, help="peak learning rate (one-cycle)")
     parser.add_argument("--checkpoints", type=int, default=3,
                         help="test-set checkpoints in the second half of the last fast epoch")
     parser.add_argument("--no-amp", dest="amp", action="store_false",
