@@ -9,7 +9,6 @@ on for the whole cell timeout.
 
 from __future__ import annotations
 
-import io
 import math
 
 import ipywidgets as widgets
@@ -22,6 +21,7 @@ from matplotlib.patches import Rectangle
 
 from mnist_tutorial import ops
 from mnist_tutorial.kernels import PRESETS, get_kernel
+from mnist_tutorial.plotting import figure_png
 
 ANNOTATE_UP_TO = 10  # write the numbers into a grid only when it is at most this many cells wide
 CUSTOM = "custom"  # the playground's preset name for a kernel typed in by hand
@@ -72,10 +72,9 @@ def _symmetric_limit(*tensors: torch.Tensor) -> float:
 
 def _png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed, so a notebook never shows it a second time."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
+    png = figure_png(figure)
     plt.close(figure)
-    return buffer.getvalue()
+    return png
 
 
 class SlidingWindowStepper:

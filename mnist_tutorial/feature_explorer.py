@@ -9,7 +9,6 @@ chosen layer for a chosen test digit.
 from __future__ import annotations
 
 import base64
-import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from torch import nn
 from mnist_tutorial.data import TensorSplit, load_split, quick_mode, repository_root
 from mnist_tutorial.evaluation import misclassified_indices, predict
 from mnist_tutorial.models import SeedNet
-from mnist_tutorial.plotting import plot_image_grid
+from mnist_tutorial.plotting import figure_png, plot_image_grid
 from mnist_tutorial.training import (default_checkpoint_path, fit, load_checkpoint,
                                      save_checkpoint, seed_everything)
 
@@ -40,12 +39,11 @@ def to_numpy(tensor: torch.Tensor) -> np.ndarray:
 
 def figure_output(figure: Figure) -> dict:
     """A figure as one notebook output (a PNG), the form an ``Output`` widget's ``outputs`` hold."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    png = figure_png(figure, dpi=90, bbox_inches="tight")
     title = figure._suptitle.get_text() if figure._suptitle is not None else "figure"
     plt.close(figure)
     return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "data": {"image/png": base64.b64encode(png).decode("ascii"),
                      "text/plain": f"<Figure: {title}>"}}
 
 

@@ -7,7 +7,6 @@ and columns of zeros added on every side. The window's top-left corner starts at
 
 from __future__ import annotations
 
-import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -20,6 +19,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.ops import conv2d, conv_output_size
+from mnist_tutorial.plotting import figure_png
 
 
 def window_positions(size: int, kernel: int, padding: int = 0,
@@ -189,9 +189,7 @@ class PaddingStrideExplorer:
         """The current figure as PNG bytes (what the widget shows)."""
         figure = Figure(figsize=(10, 4.2), layout="constrained")
         self.draw(figure)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        return buffer.getvalue()
+        return figure_png(figure)
 
     @property
     def sliders(self) -> dict[str, widgets.IntSlider]:

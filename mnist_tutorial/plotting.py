@@ -40,6 +40,13 @@ def _image_stack(images) -> np.ndarray:
     return array
 
 
+def figure_png(figure: Figure, dpi: int = 80, **savefig_options) -> bytes:
+    """The figure as PNG bytes, what an ``ipywidgets.Image`` shows."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, **savefig_options)
+    return buffer.getvalue()
+
+
 def plot_image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10, title: str = "",
                     cmap: str = "gray", vmin: float | None = None, vmax: float | None = None,
                     colorbar_label: str | None = None) -> Figure:
@@ -170,9 +177,7 @@ class LiveCurves:
 
     def png(self) -> bytes:
         """The figure as it is now, as PNG bytes."""
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=80)
-        return buffer.getvalue()
+        return figure_png(self.figure)
 
     def update(self, epoch: int, history: History) -> None:
         """Redraw with ``history`` after ``epoch`` (the ``on_epoch_end`` signature of ``fit``)."""

@@ -7,7 +7,6 @@ get the background value of normalised MNIST (``augmentation.background()``).
 
 from __future__ import annotations
 
-import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -21,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.augmentation import background, translate
 from mnist_tutorial.ops import avg_pool2d, conv2d, max_pool2d
+from mnist_tutorial.plotting import figure_png
 
 POOLING = {"max": max_pool2d, "avg": avg_pool2d}
 
@@ -225,9 +225,7 @@ class PoolingExplorer:
         """The current figure as PNG bytes (what the widget shows)."""
         figure = Figure(figsize=(10, 4.2), layout="constrained")
         self.draw(figure)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        return buffer.getvalue()
+        return figure_png(figure)
 
     @property
     def controls(self) -> dict[str, widgets.Widget]:

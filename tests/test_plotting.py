@@ -168,3 +168,16 @@ def test_confusion_matrix_figure_rejects_bad_input():
         plot_confusion_matrix(torch.zeros(2, 3), ["a", "b"], "x")
     with pytest.raises(ValueError, match="class names"):
         plot_confusion_matrix(torch.zeros(2, 2), ["a"], "x")
+
+
+def test_figure_png_is_a_png_of_the_figure_size():
+    from matplotlib.figure import Figure
+
+    from mnist_tutorial.plotting import figure_png
+
+    figure = Figure(figsize=(2, 1))
+    figure.add_subplot().plot([0, 1])
+    png = figure_png(figure, dpi=50)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (100, 50)
