@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from mnist_tutorial.augmentation import RandomAffine, RandomShift, background
 from mnist_tutorial.cli import RECIPES, Recipe, build_parser, build_training, main, resolve_recipe
-from mnist_tutorial.models import (ImprovedNet, ResidualBlock, ResidualNet, SeedNet, build_model,
-                                   count_parameters)
+from mnist_tutorial.models import (FastNet, ImprovedNet, ResidualBlock, ResidualNet, SeedNet,
+                                   build_model, count_parameters)
 from mnist_tutorial.training import fit, seed_everything, train_epoch
 
 from test_training import toy_split
@@ -125,9 +125,19 @@ def test_residual_net_is_the_improved_net_plus_blocks():
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
+def test_fast_net_is_a_narrow_improved_net_without_dropout():
+    net = FastNet()
+    assert (net.conv1.out_channels, net.conv2.out_channels, net.fc1.out_features) == (16, 32, 128)
+    assert net.dropout.p == 0.0 and isinstance(net.norm1, torch.nn.BatchNorm2d)
+    by_hand = 16 * 25 + 32 * 16 * 25 + 512 * 128 + 128 * 10 + 10 + 2 * (16 + 32 + 128)
+    assert count_parameters(net) == by_hand == 80_378
+
+
 def test_build_model_knows_the_new_models():
     assert isinstance(build_model("improved"), ImprovedNet)
+    assert isinstance(build_model("fast"), FastNet)
     assert isinstance(build_model("residual"), ResidualNet)
+    assert set(RECIPES) == {"seed", "improved", "fast", "residual"}
 
 
 def test_train_epoch_steps_the_scheduler_and_augments_every_batch():
