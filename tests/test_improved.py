@@ -14,6 +14,7 @@ from mnist_tutorial.models import (FastNet, ImprovedNet, ResidualBlock, Residual
                                    build_model, count_parameters)
 from mnist_tutorial.training import fit, seed_everything, train_epoch
 
+from test_cli import run_cli
 from test_training import toy_split
 
 FINAL_LINE = re.compile(r"^test accuracy: \d{1,3}\.\d\d% \(\d+/\d+\)$")
@@ -234,12 +235,6 @@ def test_build_training_follows_the_recipe():
 def test_momentum_is_refused_for_the_improved_recipe(capsys):
     assert main(["train", "--model", "improved", "--momentum", "0.9"]) == 2
     assert "--momentum applies to SGD" in capsys.readouterr().err
-
-
-def run_cli(*args, root):
-    env = {**os.environ, "MNIST_TUTORIAL_QUICK": "1", "MNIST_TUTORIAL_DATA": str(root)}
-    return subprocess.run([sys.executable, "-m", "mnist_tutorial", "train", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_cli_trains_the_improved_model_in_quick_mode(mnist_root, tmp_path):
