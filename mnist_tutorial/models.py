@@ -116,8 +116,8 @@ class ResidualBlock(nn.Module):
 
     The block only has to learn a correction ``f(x)`` to its input, and the ``x +`` path carries
     the signal (and, backwards, the gradient) past the convolutions; only the final ReLU gates it.
-    Padding 1 keeps the size, so input and output have the same shape (C x H x W). ``skip=False`` drops the ``x +``
-    (a plain block, for comparison).
+    Padding 1 keeps the size, so input and output have the same shape (C x H x W). ``skip=False``
+    drops the ``x +`` (a plain block, for comparison).
     """
 
     def __init__(self, channels: int, skip: bool = True) -> None:
