@@ -1,6 +1,6 @@
 """Milliseconds per 1,000 digits: the course's ``conv2d`` and ``conv2d_loops`` against ``F.conv2d``.
 
-The seed's conv1 shape: 10 kernels of 1x5x5 with a bias, on the first 1,000 MNIST test digits
+The blog post's conv1 shape: 10 kernels of 1x5x5 with a bias, on the first 1,000 MNIST test digits
 (1x28x28 -> 10x24x24), weights from a seeded ``nn.Conv2d(1, 10, 5)``. Each repeat runs every
 function once, in turn, so that a slow patch of a shared machine hurts them alike; the report
 gives median and best times, their ratios to ``F.conv2d`` and the largest difference from its
@@ -64,7 +64,7 @@ def main() -> None:
     device = torch.device(args.device)
     images = load_split(train=False, root=args.data, quick=False).images[:DIGITS].to(device)
     torch.manual_seed(0)
-    conv1 = torch.nn.Conv2d(1, 10, kernel_size=5).to(device)  # the seed's conv1
+    conv1 = torch.nn.Conv2d(1, 10, kernel_size=5).to(device)  # the blog post's conv1
     weight, bias = conv1.weight.detach(), conv1.bias.detach()
     few = images[:args.loop_digits]
 

@@ -1,12 +1,12 @@
-"""Seconds per epoch: the seed's data pipeline against the project's, same model and settings.
+"""Seconds per epoch: the blog post's data pipeline against the project's, same model and settings.
 
-Seed pipeline: ``DataLoader`` over torchvision's MNIST with ``ToTensor`` + ``Normalize``, batch 64,
+Blog pipeline: ``DataLoader`` over torchvision's MNIST with ``ToTensor`` + ``Normalize``, batch 64,
 every image decoded into a PIL image and back, default memory layout.
 Project pipeline: the whole split preloaded as one normalised tensor, batches sliced from it,
 ``channels_last`` layout for model and data, test batches of 1,000.
 
-Both train ``SeedNet`` with SGD (lr 0.01, momentum 0.5, batch 64) from the same initial weights.
-Their epochs alternate (seed, project, seed, project, ...) so that a slow patch of the machine
+Both train ``BlogNet`` with SGD (lr 0.01, momentum 0.5, batch 64) from the same initial weights.
+Their epochs alternate (blog, project, blog, project, ...) so that a slow patch of the machine
 hurts both alike. Usage::
 
     python benchmarks/train_speed.py --epochs 3 [--device cpu] [--data DIR]
@@ -21,8 +21,8 @@ import time
 
 import torch
 
-from mnist_tutorial.data import batches, load_split, seed_dataloaders
-from mnist_tutorial.models import SeedNet
+from mnist_tutorial.data import batches, blog_dataloaders, load_split
+from mnist_tutorial.models import BlogNet
 from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch
 
 
@@ -35,14 +35,14 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-class SeedPipeline:
-    """The seed's way: DataLoader + PIL transforms, default memory layout, test batch 64."""
+class BlogPipeline:
+    """The blog post's way: DataLoader + PIL transforms, default memory layout, test batch 64."""
 
-    name = "seed pipeline"
+    name = "blog pipeline"
 
     def __init__(self, model, device, root, seed):
         self.model = model.to(device)
-        self.loaders = seed_dataloaders(root=root, batch_size=64,
+        self.loaders = blog_dataloaders(root=root, batch_size=64,
                                         generator=torch.Generator().manual_seed(seed))
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.5)
 
@@ -85,9 +85,9 @@ def main() -> None:
 
     device = choose_device(args.device)
     seed_everything(args.seed)
-    initial = SeedNet()
+    initial = BlogNet()
     pipelines = [kind(copy.deepcopy(initial), device, args.data, args.seed)
-                 for kind in (SeedPipeline, ProjectPipeline)]
+                 for kind in (BlogPipeline, ProjectPipeline)]
     print(f"device: {device}, threads: {torch.get_num_threads()}, epochs: {args.epochs}")
     seconds = {p.name: {"train": [], "eval": []} for p in pipelines}
     accuracy = {}
@@ -107,10 +107,10 @@ def main() -> None:
     for name in median:
         print(f"{name:>16} | {median[name]['train']:13.2f} | {median[name]['eval']:12.2f} | "
               f"{accuracy[name]:.2f}%")
-    seed, project = (median[p.name] for p in pipelines)
-    print(f"\nspeed-up (median epoch): train {seed['train'] / project['train']:.2f}x, "
-          f"eval {seed['eval'] / project['eval']:.2f}x; accuracy difference "
-          f"{accuracy['project pipeline'] - accuracy['seed pipeline']:+.2f} pp")
+    blog, project = (median[p.name] for p in pipelines)
+    print(f"\nspeed-up (median epoch): train {blog['train'] / project['train']:.2f}x, "
+          f"eval {blog['eval'] / project['eval']:.2f}x; accuracy difference "
+          f"{accuracy['project pipeline'] - accuracy['blog pipeline']:+.2f} pp")
 
 
 if __name__ == "__main__":

@@ -1,76 +1,22 @@
 """Command line: ``python -m mnist_tutorial train`` trains a model with its recipe's settings.
 
-The seed model trains with the seed's settings; ``--model improved`` (and ``fast``, ``residual``)
-with the recipes notebook 07 arrives at. ``--epochs``, ``--batch-size`` and ``--lr`` override them.
+With no options it reproduces the blog post's run (``--model blog``); ``--model improved`` (and
+``fast``, ``residual``) use the recipes notebook 07 arrives at (``mnist_tutorial.recipes``).
+``--epochs``, ``--batch-size`` and ``--lr`` override them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
-from mnist_tutorial.augmentation import RandomAffine, background
 from mnist_tutorial.data import DATASETS, DataNotFoundError, batch_count, load_split, quick_mode
 from mnist_tutorial.models import MODELS, build_model
-from mnist_tutorial.training import (DEVICES, Augment, Scheduler, choose_device, fit,
-                                     seed_everything)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a model is trained unless the command line says otherwise.
-
-    ``optimizer="sgd"``: plain SGD with momentum at a constant learning rate (the seed's way).
-    ``optimizer="adamw"``: AdamW with weight decay and a one-cycle schedule peaking at ``lr``.
-    ``augment``: train on randomly turned, zoomed and moved digits (``RandomAffine``).
-    """
-
-    epochs: int
-    batch_size: int
-    lr: float
-    optimizer: str = "sgd"
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    augment: bool = False
-
-
-RECIPES = {
-    "seed": Recipe(epochs=10, batch_size=64, lr=0.01, momentum=0.5),
-    "improved": Recipe(epochs=15, batch_size=128, lr=3e-3, optimizer="adamw",
-                       weight_decay=1e-4, augment=True),
-    "fast": Recipe(epochs=2, batch_size=256, lr=4e-3, optimizer="adamw", weight_decay=5e-4),
-    "residual": Recipe(epochs=15, batch_size=128, lr=3e-3, optimizer="adamw",
-                       weight_decay=1e-4, augment=True),
-}
-
-
-def build_training(recipe: Recipe, model: nn.Module, steps_per_epoch: int,
-                   dataset: str = "mnist"
-                   ) -> tuple[torch.optim.Optimizer, Scheduler | None, Augment | None]:
-    """The optimizer, the per-batch learning-rate schedule (or None) and the augmentation (or None)."""
-    if recipe.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                    weight_decay=recipe.weight_decay)
-        scheduler = None
-    elif recipe.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr,
-                                      weight_decay=recipe.weight_decay)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=recipe.lr, total_steps=recipe.epochs * steps_per_epoch)
-    else:
-        raise ValueError(f"unknown optimizer {recipe.optimizer!r}: choose 'sgd' or 'adamw'")
-    augment = RandomAffine(fill=background(dataset)) if recipe.augment else None
-    return optimizer, scheduler, augment
-
-
-def preferred_memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last where it is measured faster (CPU, CUDA); the default layout on MPS."""
-    return torch.contiguous_format if device.type == "mps" else torch.channels_last
+from mnist_tutorial.recipes import RECIPES, Recipe, build_training, preferred_memory_format
+from mnist_tutorial.training import DEVICES, choose_device, fit, seed_everything
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -81,7 +27,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def recipe_defaults(name: str) -> str:
-    """``seed 10, improved 15, ...``: one recipe setting for every model, for the help text."""
+    """``blog 10, improved 15, ...``: one recipe setting for every model, for the help text."""
     return ", ".join(f"{model} {getattr(recipe, name):g}" for model, recipe in RECIPES.items())
 
 
@@ -92,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model and report its test accuracy",
                                 formatter_class=HelpFormatter)
-    train.add_argument("--model", choices=sorted(MODELS), default="seed")
+    train.add_argument("--model", choices=sorted(MODELS), default="blog")
     train.add_argument("--epochs", type=int, default=None,
                        help=f"default: {recipe_defaults('epochs')}")
     train.add_argument("--batch-size", type=int, default=None,
@@ -101,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"learning rate, the peak of the one-cycle schedule for all but the "
                             f"seed; default: {recipe_defaults('lr')}")
     train.add_argument("--momentum", type=float, default=None,
-                       help="SGD momentum, seed model only; default: 0.5")
+                       help="SGD momentum, blog model only; default: 0.5")
     train.add_argument("--data", metavar="DIR", default=None,
                        help="data root (default: $MNIST_TUTORIAL_DATA, else data/)")
     train.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
@@ -118,7 +64,7 @@ def resolve_recipe(args: argparse.Namespace) -> Recipe:
     """The model's recipe with the numbers given on the command line put in."""
     recipe = RECIPES[args.model]
     if args.momentum is not None and recipe.optimizer != "sgd":
-        raise ValueError(f"--momentum applies to SGD (the seed model); {args.model} trains with "
+        raise ValueError(f"--momentum applies to SGD (the blog model); {args.model} trains with "
                          f"{recipe.optimizer}: leave --momentum out")
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "momentum": args.momentum}
@@ -149,7 +95,7 @@ def train_command(args: argparse.Namespace) -> str:
         check_resume_epochs(args.resume, recipe.epochs)
     device = choose_device(args.device)
     print(f"device: {device}; dataset: {args.dataset}{' (quick subset)' if quick_mode() else ''}")
-    if args.model != "seed":
+    if args.model != "blog":
         print(f"recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
               f"with a one-cycle schedule peaking at lr {recipe.lr:g}, weight decay "
               f"{recipe.weight_decay:g}, augmentation {'on' if recipe.augment else 'off'}")
@@ -160,7 +106,7 @@ def train_command(args: argparse.Namespace) -> str:
     memory_format = preferred_memory_format(device)
     model = model.to(memory_format=memory_format)
     optimizer, scheduler, augment = build_training(
-        recipe, model, batch_count(len(train), recipe.batch_size), args.dataset)
+        recipe, model, recipe.epochs * batch_count(len(train), recipe.batch_size), args.dataset)
     metadata = {"model": args.model, "dataset": args.dataset, "batch_size": recipe.batch_size,
                 "lr": recipe.lr, "momentum": recipe.momentum}
     history = fit(model, train, test, optimizer, epochs=recipe.epochs,

@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST: where the files live, how they are loaded, and two ways to batch them.
 
-The seed's way is a ``DataLoader`` over a torchvision dataset that turns every image into a PIL
+The blog post's way is a ``DataLoader`` over a torchvision dataset that turns every image into a PIL
 image and back into a tensor (``ToTensor`` + ``Normalize``). The fast way loads a whole split once
 as one normalised tensor, puts it on the device and slices batches out of it.
 """
@@ -27,7 +27,7 @@ RAW_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 # Mean and standard deviation of the training pixels (scaled to [0, 1]); `compute_mean_std`
-# recomputes them and the tests check these against it. MNIST's pair is the one the seed uses.
+# recomputes them and the tests check these against it. MNIST's pair is the one the blog post uses.
 NORMALIZATION = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(10)),
@@ -246,19 +246,19 @@ def batch_count(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
-def seed_transform(dataset: str = "mnist") -> transforms.Compose:
-    """The seed's per-image pipeline: PIL image -> ``ToTensor`` -> ``Normalize``."""
+def blog_transform(dataset: str = "mnist") -> transforms.Compose:
+    """The blog post's per-image pipeline: PIL image -> ``ToTensor`` -> ``Normalize``."""
     mean, std = NORMALIZATION[dataset]
     return transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean,), (std,))])
 
 
-def seed_dataloaders(dataset: str = "mnist", root: str | os.PathLike | None = None,
+def blog_dataloaders(dataset: str = "mnist", root: str | os.PathLike | None = None,
                      batch_size: int = 64, quick: bool | None = None,
                      generator: torch.Generator | None = None) -> tuple[DataLoader, DataLoader]:
-    """The seed's data pipeline: two shuffling ``DataLoader``s over torchvision datasets."""
+    """The blog post's data pipeline: two shuffling ``DataLoader``s over torchvision datasets."""
     loaders = []
     for train in (True, False):
-        source = load_torchvision(dataset, train, root, transform=seed_transform(dataset))
+        source = load_torchvision(dataset, train, root, transform=blog_transform(dataset))
         subset = _quick_indices(source.targets, train, quick)
         if subset is not None:
             source = Subset(source, subset.tolist())

@@ -19,9 +19,9 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageOps
 from torch import nn
 
+from mnist_tutorial.activations import layer_names, layer_outputs
 from mnist_tutorial.data import NORMALIZATION
-from mnist_tutorial.feature_explorer import (layer_names, layer_outputs, plot_maps_and_prediction,
-                                            show_figures, to_numpy)
+from mnist_tutorial.plotting import as_numpy, plot_maps_and_prediction, show_figures
 
 MNIST_SIZE = 28
 BOX_SIZE = 20  # the longer side of every MNIST digit's bounding box
@@ -162,7 +162,7 @@ def plot_steps(steps: dict[str, torch.Tensor], title: str = "MNIST's preprocessi
     for number, (axes, (name, image)) in enumerate(zip(panels, steps.items()), start=1):
         image = image.squeeze(0)
         last = number == len(steps)
-        shown = axes.imshow(to_numpy(image), cmap="gray", vmin=None if last else 0, vmax=None if last else 1)
+        shown = axes.imshow(as_numpy(image), cmap="gray", vmin=None if last else 0, vmax=None if last else 1)
         axes.set_title(f"{number}. {name}\n{image.shape[0]} x {image.shape[1]}", fontsize=9)
         axes.set_xlabel("column", fontsize=8)
         axes.tick_params(labelsize=7)

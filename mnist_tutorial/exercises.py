@@ -189,7 +189,7 @@ def check_conv2d(fn: Callable) -> CheckReport:
         _conv_case("worked example: 3x3 input, 2x2 kernel",
                    torch.arange(9.0).reshape(1, 1, 3, 3),
                    torch.tensor([[[[0.0, 1.0], [2.0, 3.0]]]])),
-        _conv_case("the seed's example: 3x4x4 input, one 3x3x3 kernel",
+        _conv_case("the blog post's example: 3x4x4 input, one 3x3x3 kernel",
                    _numbers(g, 1, 3, 4, 4), _numbers(g, 1, 3, 3, 3)),
         _conv_case("several kernels (output channels) and a bias, batch of 2",
                    _numbers(g, 2, 2, 5, 5), _numbers(g, 3, 2, 3, 3), bias=_numbers(g, 3)),

@@ -8,102 +8,23 @@ chosen layer for a chosen test digit.
 
 from __future__ import annotations
 
-import base64
-import os
-from collections.abc import Callable
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from mnist_tutorial.data import TensorSplit, load_split, quick_mode, repository_root
+from mnist_tutorial.activations import layer_names, layer_outputs
+from mnist_tutorial.data import TensorSplit
 from mnist_tutorial.evaluation import misclassified_indices, predict
-from mnist_tutorial.models import SeedNet
-from mnist_tutorial.plotting import figure_png, plot_image_grid
-from mnist_tutorial.training import (default_checkpoint_path, fit, load_checkpoint,
-                                     save_checkpoint, seed_everything)
+from mnist_tutorial.plotting import (
+    as_numpy,
+    plot_image_grid,
+    plot_maps_and_prediction,
+    show_figures,
+)
 
-RENAMED = {"pooling": "pool"}  # SeedNet's shared pooling module, called once per round
 KERNEL_CMAP = "RdBu_r"  # negative weights blue, positive red, zero white
-SEED_EPOCHS = 10
-
-
-def to_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A detached CPU numpy copy, what matplotlib expects."""
-    return tensor.detach().cpu().numpy()
-
-
-def figure_output(figure: Figure) -> dict:
-    """A figure as one notebook output (a PNG), the form an ``Output`` widget's ``outputs`` hold."""
-    png = figure_png(figure, dpi=90, bbox_inches="tight")
-    title = figure._suptitle.get_text() if figure._suptitle is not None else "figure"
-    plt.close(figure)
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(png).decode("ascii"),
-                     "text/plain": f"<Figure: {title}>"}}
-
-
-def show_figures(output, figures: list[Figure]) -> None:
-    """Make an ``ipywidgets.Output`` show exactly these figures, in one state update.
-
-    Setting ``outputs`` directly, rather than capturing with ``with output: display(...)``, works
-    the same in JupyterLab, Notebook and Colab, and avoids the message round trip that
-    ``nbconvert --execute`` uses to imitate a capturing Output widget, which can deadlock
-    (jupyter/nbconvert#1921, jupyter/nbclient#312).
-    """
-    output.outputs = tuple(figure_output(figure) for figure in figures)
-
-
-def _activation_names(model: nn.Module) -> dict[nn.Module, str]:
-    """Each leaf module's attribute name, with ``pooling`` shortened to ``pool``."""
-    return {module: RENAMED.get(name, name) for name, module in model.named_modules()
-            if name and not list(module.children())}
-
-
-@torch.no_grad()
-def layer_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every 4-D activation of one forward pass, in order: conv1, pool1, relu1, conv2, pool2, relu2.
-
-    Forward hooks record each leaf module's output. A module called more than once (SeedNet's
-    ``pooling`` and ``relu``) gets its call number appended; one called once keeps its name. Flat
-    activations (fully connected layers) are left out: they are not maps.
-    """
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}: "
-                         f"add a batch dimension with images[None]")
-    names = _activation_names(model)
-    recorded: list[tuple[str, torch.Tensor]] = []
-
-    def record(module: nn.Module, inputs, output: torch.Tensor) -> None:
-        recorded.append((names[module], output.detach()))
-
-    handles = [module.register_forward_hook(record) for module in names]
-    was_training = model.training
-    model.eval()
-    try:
-        model(images.to(next(model.parameters()).device))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    calls = {name: sum(1 for recorded_name, _ in recorded if recorded_name == name) for name, _ in recorded}
-    outputs, seen = {}, dict.fromkeys(calls, 0)
-    for name, output in recorded:
-        seen[name] += 1
-        if output.ndim == 4:
-            outputs[name if calls[name] == 1 else f"{name}{seen[name]}"] = output.cpu()
-    return outputs
-
-
-def layer_names(model: nn.Module) -> list[str]:
-    """The names ``layer_outputs`` gives for ``model``, in forward order."""
-    first = next(model.parameters())
-    channels = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
-    return list(layer_outputs(model, torch.zeros(1, channels, 28, 28, dtype=first.dtype)))
 
 
 def kernel_mosaic(weight: torch.Tensor, gap: int = 1) -> torch.Tensor:
@@ -145,7 +66,7 @@ def plot_conv2_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
     cmap = plt.get_cmap(KERNEL_CMAP).with_extremes(bad="white")
     for axes, model, name in zip(panels, (untrained, trained), ("untrained", "trained")):
         weight = model.conv2.weight
-        shown = axes.imshow(to_numpy(kernel_mosaic(weight)), cmap=cmap, vmin=-limit, vmax=limit)
+        shown = axes.imshow(as_numpy(kernel_mosaic(weight)), cmap=cmap, vmin=-limit, vmax=limit)
         size = weight.shape[-1] + 1
         axes.set_xticks([size * c + size // 2 - 1 for c in range(weight.shape[1])], range(weight.shape[1]))
         axes.set_yticks([size * r + size // 2 - 1 for r in range(weight.shape[0])], range(weight.shape[0]))
@@ -185,14 +106,14 @@ def plot_kernel_responses(model: nn.Module, image: torch.Tensor, label: str = ""
     channels = len(kernels)
     limit = shared_limit(kernels)
     figure, axes = plt.subplots(2, channels + 1, figsize=(1.4 * (channels + 1), 3.6), layout="constrained")
-    axes[0, 0].imshow(to_numpy(image[0]), cmap="gray")
+    axes[0, 0].imshow(as_numpy(image[0]), cmap="gray")
     axes[0, 0].set_title(f"input {label}".strip(), fontsize=9)
     axes[1, 0].axis("off")
     for channel in range(channels):
-        kernel_shown = axes[0, channel + 1].imshow(to_numpy(kernels[channel]), cmap=KERNEL_CMAP,
+        kernel_shown = axes[0, channel + 1].imshow(as_numpy(kernels[channel]), cmap=KERNEL_CMAP,
                                                    vmin=-limit, vmax=limit)
         axes[0, channel + 1].set_title(f"kernel {channel}", fontsize=9)
-        map_shown = axes[1, channel + 1].imshow(to_numpy(maps[channel]), cmap="viridis",
+        map_shown = axes[1, channel + 1].imshow(as_numpy(maps[channel]), cmap="viridis",
                                                 vmin=maps.min().item(), vmax=maps.max().item())
         axes[1, channel + 1].set_title(f"map {channel}", fontsize=9)
     for item in axes.flat:
@@ -213,7 +134,7 @@ def plot_top_patches(patches: torch.Tensor, responses: torch.Tensor) -> Figure:
     for channel in range(channels):
         for rank in range(count):
             item = axes[channel, rank]
-            item.imshow(to_numpy(patches[channel, rank]), cmap="gray", vmin=low, vmax=high)
+            item.imshow(as_numpy(patches[channel, rank]), cmap="gray", vmin=low, vmax=high)
             item.set_xticks([])
             item.set_yticks([])
             if rank == 0:
@@ -225,103 +146,7 @@ def plot_top_patches(patches: torch.Tensor, responses: torch.Tensor) -> Figure:
     return figure
 
 
-def plot_probabilities(probabilities, axes: Axes | None = None, label: int | None = None,
-                       title: str = "What the network predicts") -> Axes:
-    """A bar per class: the softmax probability; the predicted class in orange, the true label marked."""
-    values = np.asarray(torch.as_tensor(probabilities).detach().cpu(), dtype=float)
-    if axes is None:
-        _, axes = plt.subplots(figsize=(5, 3), layout="constrained")
-    colours = ["tab:blue"] * len(values)
-    colours[int(values.argmax())] = "tab:orange"
-    axes.bar(range(len(values)), values, color=colours)
-    axes.set_xticks(range(len(values)))
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("digit" + (f" (true label: {label})" if label is not None else ""))
-    axes.set_ylabel("probability")
-    axes.set_title(title)
-    return axes
-
-
-def _mnist_splits() -> tuple[TensorSplit, TensorSplit]:
-    """MNIST's training and test splits (the quick subsets in quick mode)."""
-    return load_split("mnist", train=True), load_split("mnist", train=False)
-
-
-def _short(path: Path) -> str:
-    """``path`` relative to the repository root when it lies inside it (shorter, and no user names)."""
-    root = repository_root()
-    try:
-        return str(path.resolve().relative_to(root)) if root else str(path)
-    except ValueError:
-        return str(path)
-
-
-def load_or_train_seed_net(path: str | os.PathLike | None = None,
-                           data: Callable[[], tuple[TensorSplit, TensorSplit]] | None = None,
-                           epochs: int | None = None, log: Callable[[str], None] = print) -> nn.Module:
-    """Notebook 05's trained SeedNet from its checkpoint; trained here and saved when it is missing.
-
-    ``data`` returns ``(train, test)`` splits (default: MNIST via ``load_split``). ``epochs``
-    defaults to the seed's 10, or 2 in quick mode. A checkpoint saved in quick mode is not used
-    in full mode: it is retrained with the full data.
-    """
-    path = Path(path) if path is not None else default_checkpoint_path("seed_net")
-    shown = _short(path)
-    epochs = epochs if epochs is not None else (2 if quick_mode() else SEED_EPOCHS)
-    model = SeedNet()
-    if path.is_file():
-        state = load_checkpoint(path, model)
-        trained_quick = bool(state["metadata"].get("quick", False))
-        if quick_mode() or not trained_quick:
-            log(f"Loaded the trained SeedNet from {shown} ({state['epoch']} epochs, "
-                f"test accuracy {state['history'].test_accuracy[-1]:.2f} %).")
-            return model
-        log(f"{shown} was trained in quick mode: training the full model again.")
-    else:
-        log(f"No checkpoint at {shown} (notebook 05 saves one): training SeedNet for {epochs} epochs now.")
-    train, test = (data or _mnist_splits)()
-    seed_everything(1)
-    model = SeedNet()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
-    history = fit(model, train, test, optimizer, epochs=epochs, batch_size=64, seed=1)
-    save_checkpoint(path, model, optimizer, epochs, history,
-                    {"model": "seed", "quick": quick_mode(), "saved_by": "load_or_train_seed_net"})
-    log(f"Trained: test accuracy {history.test_accuracy[-1]:.2f} %; saved to {shown}.")
-    return model
-
-
 _UNCHANGED = object()  # set()'s default: keep the current value (None is a valid class_filter)
-
-
-def plot_maps_and_prediction(image: torch.Tensor, maps: torch.Tensor, probabilities, layer: str,
-                             title: str, label: int | None = None, ncols: int = 10) -> Figure:
-    """One figure: the input digit, the predicted probabilities, and every channel of one layer."""
-    channels = len(maps)
-    ncols = min(ncols, channels)
-    nrows = -(-channels // ncols)
-    figure = plt.figure(figsize=(max(9.0, 1.1 * ncols + 1.5), 2.6 + 1.15 * nrows), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[2.4, 1.15 * nrows])
-    digit_axes, bar_axes = top.subplots(1, 2, width_ratios=[1, 1.8])
-    digit_axes.imshow(to_numpy(image.squeeze()), cmap="gray")
-    digit_axes.set_title("input (normalised)")
-    digit_axes.set_xlabel("column")
-    digit_axes.set_ylabel("row")
-    plot_probabilities(probabilities, bar_axes, label=label)
-    grid = bottom.subplots(nrows, ncols, squeeze=False)
-    low, high = maps.min().item(), maps.max().item()
-    for channel, axes in enumerate(grid.flat):
-        axes.set_xticks([])
-        axes.set_yticks([])
-        if channel >= channels:
-            axes.axis("off")
-            continue
-        shown = axes.imshow(to_numpy(maps[channel]), cmap="viridis", vmin=low, vmax=high)
-        axes.set_title(f"channel {channel}", fontsize=8)
-    bottom.colorbar(shown, ax=grid, label="activation", shrink=0.9)
-    height, width = maps.shape[-2:]
-    bottom.suptitle(f"{layer}: {channels} feature maps of {height}x{width}, one colour scale", fontsize=10)
-    figure.suptitle(title)
-    return figure
 
 
 class FeatureExplorer:

@@ -1,16 +1,15 @@
-"""The networks of the course, starting with the seed's own."""
+"""The networks of the course, starting with the blog post's own."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-
 POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
-class SeedNet(nn.Module):
-    """The seed's ``Net``: two conv -> max-pool -> ReLU rounds, then two fully connected layers.
+class BlogNet(nn.Module):
+    """The blog post's ``Net``: two conv -> max-pool -> ReLU rounds, then two fully connected layers.
 
     Shapes for one 1x28x28 digit (batch dimension left out):
 
@@ -30,7 +29,7 @@ class SeedNet(nn.Module):
     ======================  ===========
 
     21,840 parameters in all. ``pooling="avg"`` swaps max pooling for average pooling (the
-    seed claims max pooling usually does better; notebook 05 tests it).
+    blog post claims max pooling usually does better; notebook 05 tests it).
     """
 
     def __init__(self, pooling: str = "max") -> None:
@@ -46,7 +45,7 @@ class SeedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores (N, 10) for images (N, 1, 28, 28)."""
-        x = self.relu(self.pooling(self.conv1(x)))  # conv, then pool, then ReLU, as the seed
+        x = self.relu(self.pooling(self.conv1(x)))  # conv, then pool, then ReLU, as the blog post
         x = self.relu(self.pooling(self.conv2(x)))
         x = x.flatten(1)
         x = self.relu(self.fc1(x))
@@ -54,9 +53,9 @@ class SeedNet(nn.Module):
 
 
 class ImprovedNet(nn.Module):
-    """The seed's design made wider, with optional BatchNorm and dropout: one knob per experiment.
+    """The blog post's design made wider, with optional BatchNorm and dropout: one knob per experiment.
 
-    Same plan as ``SeedNet``: two rounds of 5x5 convolution -> 2x2 max-pool -> ReLU, then two
+    Same plan as ``BlogNet``: two rounds of 5x5 convolution -> 2x2 max-pool -> ReLU, then two
     fully connected layers. The knobs:
 
     - ``channels``: feature maps of the two convolutions (seed: 10, 20; default: 32, 64);
@@ -160,11 +159,11 @@ class ResidualNet(ImprovedNet):
         return self.fc2(self.dropout(x))
 
 
-MODELS = {"seed": SeedNet, "improved": ImprovedNet, "fast": FastNet, "residual": ResidualNet}
+MODELS = {"blog": BlogNet, "improved": ImprovedNet, "fast": FastNet, "residual": ResidualNet}
 
 
 def build_model(name: str) -> nn.Module:
-    """A fresh model by its CLI name (``seed``, ``improved``, ``fast``, ``residual``)."""
+    """A fresh model by its CLI name (``blog``, ``improved``, ``fast``, ``residual``)."""
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}: choose one of {sorted(MODELS)}")
     return MODELS[name]()

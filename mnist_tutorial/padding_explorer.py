@@ -7,7 +7,6 @@ and columns of zeros added on every side. The window's top-left corner starts at
 
 from __future__ import annotations
 
-
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np

@@ -6,6 +6,7 @@ colour bar for image grids), so tests can check what is drawn and notebooks end 
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 from collections.abc import Sequence
@@ -21,8 +22,8 @@ from matplotlib.ticker import MaxNLocator
 from mnist_tutorial.training import History
 
 
-def _as_numpy(values) -> np.ndarray:
-    """A CPU numpy copy of a tensor, array or nested list (detached, float or int as given)."""
+def as_numpy(values) -> np.ndarray:
+    """A detached CPU numpy copy of a tensor, array or nested list (what matplotlib expects)."""
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().numpy()
     return np.asarray(values)
@@ -30,7 +31,7 @@ def _as_numpy(values) -> np.ndarray:
 
 def _image_stack(images) -> np.ndarray:
     """(N, H, W) from (N, H, W) or (N, 1, H, W); a clear error for any other shape."""
-    array = _as_numpy(images)
+    array = as_numpy(images)
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 3:
@@ -84,7 +85,7 @@ def plot_image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10
 
 def plot_feature_maps(maps, title: str, ncols: int = 10, cmap: str = "viridis") -> Figure:
     """The channels of one activation (C, H, W), one colour scale for all so channels compare."""
-    array = _as_numpy(maps)
+    array = as_numpy(maps)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3:
@@ -103,7 +104,7 @@ def _as_history(history) -> History:
 
 
 def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
-                 seed_accuracy: Sequence[float] | None, epochs: int | None) -> None:
+                 blog_accuracy: Sequence[float] | None, epochs: int | None) -> None:
     """Loss per logging interval on the left, test accuracy per epoch on the right."""
     loss_axes.clear()
     accuracy_axes.clear()
@@ -113,9 +114,9 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
     loss_axes.set_ylabel("mean cross-entropy loss per logging interval")
     accuracy_axes.plot(range(1, len(history.test_accuracy) + 1), history.test_accuracy,
                        marker="o", label="this run")
-    if seed_accuracy is not None:
-        accuracy_axes.plot(range(1, len(seed_accuracy) + 1), seed_accuracy, marker="s",
-                           linestyle="--", color="gray", label="the seed (blog post)")
+    if blog_accuracy is not None:
+        accuracy_axes.plot(range(1, len(blog_accuracy) + 1), blog_accuracy, marker="s",
+                           linestyle="--", color="gray", label="the blog post")
     accuracy_axes.set_title("Test accuracy")
     accuracy_axes.set_xlabel("epoch")
     accuracy_axes.set_ylabel("test accuracy (%)")
@@ -129,11 +130,11 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
             axes.legend(loc="best")
 
 
-def plot_training_curves(history, seed_accuracy: Sequence[float] | None = None) -> Figure:
-    """Two panels: training loss per logging interval and test accuracy per epoch (and the seed's)."""
+def plot_training_curves(history, blog_accuracy: Sequence[float] | None = None) -> Figure:
+    """Two panels: training loss per logging interval and test accuracy per epoch (and the blog post's)."""
     history = _as_history(history)
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    _draw_curves(loss_axes, accuracy_axes, history, seed_accuracy, None)
+    _draw_curves(loss_axes, accuracy_axes, history, blog_accuracy, None)
     figure.suptitle(f"Training curves ({len(history.test_accuracy)} epochs)")
     return figure
 
@@ -157,12 +158,12 @@ class LiveCurves:
     figure; it is not registered with pyplot, so it is never shown a second time by the backend.
     """
 
-    def __init__(self, epochs: int | None = None, seed_accuracy: Sequence[float] | None = None,
+    def __init__(self, epochs: int | None = None, blog_accuracy: Sequence[float] | None = None,
                  title: str = "Training live") -> None:
         if epochs is not None and epochs < 1:
             raise ValueError(f"epochs must be at least 1 (or None), got {epochs}")
         self.epochs = epochs
-        self.seed_accuracy = seed_accuracy
+        self.blog_accuracy = blog_accuracy
         self.title = title
         self.figure = Figure(figsize=(11, 4), layout="constrained")
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
@@ -171,7 +172,7 @@ class LiveCurves:
         self._draw(History(), 0)
 
     def _draw(self, history: History, epoch: int) -> None:
-        _draw_curves(self.loss_axes, self.accuracy_axes, history, self.seed_accuracy, self.epochs)
+        _draw_curves(self.loss_axes, self.accuracy_axes, history, self.blog_accuracy, self.epochs)
         of = f" of {self.epochs}" if self.epochs else ""
         self.figure.suptitle(f"{self.title}: epoch {epoch}{of}")
 
@@ -202,7 +203,7 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str], title: str) -> Fig
     Rows are true labels and columns predicted labels. The diagonal (correct answers) is hundreds
     of times larger than the mistakes, so the colours use a log scale (empty cells stay white).
     """
-    counts = _as_numpy(matrix)
+    counts = as_numpy(matrix)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
         raise ValueError(f"matrix must be square (classes x classes), got shape {tuple(counts.shape)}")
     if len(class_names) != len(counts):
@@ -227,4 +228,73 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str], title: str) -> Fig
     axes.set_ylabel("true label")
     axes.set_title(title)
     figure.colorbar(shown, ax=axes, label="number of images (log scale)")
+    return figure
+
+
+def figure_output(figure: Figure) -> dict:
+    """A figure as one notebook output (a PNG), the form an ``Output`` widget's ``outputs`` hold."""
+    png = figure_png(figure, dpi=90, bbox_inches="tight")
+    title = figure._suptitle.get_text() if figure._suptitle is not None else "figure"
+    plt.close(figure)
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(png).decode("ascii"),
+                     "text/plain": f"<Figure: {title}>"}}
+
+
+def show_figures(output, figures: list[Figure]) -> None:
+    """Make an ``ipywidgets.Output`` show exactly these figures, in one state update.
+
+    Setting ``outputs`` directly, rather than capturing with ``with output: display(...)``, works
+    the same in JupyterLab, Notebook and Colab, and avoids the message round trip that
+    ``nbconvert --execute`` uses to imitate a capturing Output widget, which can deadlock
+    (jupyter/nbconvert#1921, jupyter/nbclient#312).
+    """
+    output.outputs = tuple(figure_output(figure) for figure in figures)
+
+
+def plot_probabilities(probabilities, axes: Axes | None = None, label: int | None = None,
+                       title: str = "What the network predicts") -> Axes:
+    """A bar per class: the softmax probability; the predicted class in orange, the true label marked."""
+    values = np.asarray(torch.as_tensor(probabilities).detach().cpu(), dtype=float)
+    if axes is None:
+        _, axes = plt.subplots(figsize=(5, 3), layout="constrained")
+    colours = ["tab:blue"] * len(values)
+    colours[int(values.argmax())] = "tab:orange"
+    axes.bar(range(len(values)), values, color=colours)
+    axes.set_xticks(range(len(values)))
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("digit" + (f" (true label: {label})" if label is not None else ""))
+    axes.set_ylabel("probability")
+    axes.set_title(title)
+    return axes
+
+
+def plot_maps_and_prediction(image: torch.Tensor, maps: torch.Tensor, probabilities, layer: str,
+                             title: str, label: int | None = None, ncols: int = 10) -> Figure:
+    """One figure: the input digit, the predicted probabilities, and every channel of one layer."""
+    channels = len(maps)
+    ncols = min(ncols, channels)
+    nrows = -(-channels // ncols)
+    figure = plt.figure(figsize=(max(9.0, 1.1 * ncols + 1.5), 2.6 + 1.15 * nrows), layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[2.4, 1.15 * nrows])
+    digit_axes, bar_axes = top.subplots(1, 2, width_ratios=[1, 1.8])
+    digit_axes.imshow(as_numpy(image.squeeze()), cmap="gray")
+    digit_axes.set_title("input (normalised)")
+    digit_axes.set_xlabel("column")
+    digit_axes.set_ylabel("row")
+    plot_probabilities(probabilities, bar_axes, label=label)
+    grid = bottom.subplots(nrows, ncols, squeeze=False)
+    low, high = maps.min().item(), maps.max().item()
+    for channel, axes in enumerate(grid.flat):
+        axes.set_xticks([])
+        axes.set_yticks([])
+        if channel >= channels:
+            axes.axis("off")
+            continue
+        shown = axes.imshow(as_numpy(maps[channel]), cmap="viridis", vmin=low, vmax=high)
+        axes.set_title(f"channel {channel}", fontsize=8)
+    bottom.colorbar(shown, ax=grid, label="activation", shrink=0.9)
+    height, width = maps.shape[-2:]
+    bottom.suptitle(f"{layer}: {channels} feature maps of {height}x{width}, one colour scale", fontsize=10)
+    figure.suptitle(title)
     return figure

@@ -7,7 +7,6 @@ get the background value of normalised MNIST (``augmentation.background()``).
 
 from __future__ import annotations
 
-
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np

@@ -1,4 +1,4 @@
-"""Training and evaluation: the seed's loop, a history to plot, and checkpoints that resume exactly."""
+"""Training and evaluation: the blog post's loop, a history to plot, and checkpoints that resume exactly."""
 
 from __future__ import annotations
 
@@ -82,10 +82,10 @@ def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim
                 history: History | None = None, total: int | None = None,
                 memory_format: torch.memory_format = torch.contiguous_format,
                 scheduler: Scheduler | None = None, augment: Augment | None = None) -> float:
-    """One pass over the training batches, the seed's loop; returns the mean loss.
+    """One pass over the training batches, the blog post's loop; returns the mean loss.
 
     Every ``log_interval`` batches the mean loss of those batches goes into ``history`` and, in
-    the seed's format ``[epoch, batch] loss: x.xxx``, to ``log``. Optional: ``augment`` changes
+    the blog post's format ``[epoch, batch] loss: x.xxx``, to ``log``. Optional: ``augment`` changes
     each batch of images before the model sees it (see ``mnist_tutorial.augmentation``), and
     ``scheduler`` (e.g. ``OneCycleLR``) takes one step after every batch.
     """

@@ -2,8 +2,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_tutorial.augmentation import (RandomAffine, RandomShift, affine, affine_matrices,
-                                         background, translate)
+from mnist_tutorial.augmentation import (
+    RandomAffine,
+    RandomShift,
+    affine,
+    affine_matrices,
+    background,
+    translate,
+)
 
 FILL = background("mnist")
 

@@ -17,7 +17,7 @@ def run_cli(*args, root):
 
 
 def test_train_end_to_end_in_quick_mode_and_resume(mnist_root, tmp_path):
-    checkpoint = tmp_path / "seed.pt"
+    checkpoint = tmp_path / "blog.pt"
     first = run_cli("--epochs", "1", "--save", str(checkpoint), root=mnist_root)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.strip().splitlines()

@@ -90,13 +90,13 @@ def test_mnist_constants_come_from_the_training_images(mnist_root):
     assert (round(mean, 4), round(std, 4)) == data.NORMALIZATION["mnist"] == (0.1307, 0.3081)
 
 
-def test_fast_path_equals_seed_transform(mnist_root):
+def test_fast_path_equals_blog_transform(mnist_root):
     split = data.load_split("mnist", train=False, root=mnist_root, quick=False)
-    seed_dataset = data.load_torchvision("mnist", train=False, root=mnist_root,
-                                         transform=data.seed_transform())
+    blog_dataset = data.load_torchvision("mnist", train=False, root=mnist_root,
+                                         transform=data.blog_transform())
     assert split.images.shape == (10_000, 1, 28, 28) and split.images.dtype == torch.float32
     for index in (0, 1, 4_321, 9_999):
-        image, label = seed_dataset[index]
+        image, label = blog_dataset[index]
         assert torch.equal(split.images[index], image)
         assert split.labels[index].item() == label
 
@@ -117,8 +117,8 @@ def test_batches_cover_every_example_once():
         next(data.batches(split, 0))
 
 
-def test_seed_dataloaders_quick_subset(mnist_root):
-    train_loader, test_loader = data.seed_dataloaders(root=mnist_root, quick=True)
+def test_blog_dataloaders_quick_subset(mnist_root):
+    train_loader, test_loader = data.blog_dataloaders(root=mnist_root, quick=True)
     assert len(train_loader.dataset) == 10 * data.QUICK_PER_CLASS["train"]
     assert len(test_loader.dataset) == 10 * data.QUICK_PER_CLASS["test"]
     images, labels = next(iter(train_loader))

@@ -10,7 +10,7 @@ from PIL import Image
 from mnist_tutorial import drawing
 from mnist_tutorial.data import NORMALIZATION, load_split, load_torchvision, normalize
 from mnist_tutorial.drawing import DigitPad, EmptyImageError, to_mnist, to_mnist_steps
-from mnist_tutorial.models import SeedNet
+from mnist_tutorial.models import BlogNet
 from mnist_tutorial.training import fit, seed_everything
 
 MEAN, STD = NORMALIZATION["mnist"]
@@ -34,9 +34,9 @@ def test_digits(mnist_root):
 
 @pytest.fixture(scope="module")
 def trained_model(mnist_root):
-    """SeedNet trained for 2 epochs on the quick subset (about 90 % test accuracy)."""
+    """BlogNet trained for 2 epochs on the quick subset (about 90 % test accuracy)."""
     seed_everything(0)
-    model = SeedNet()
+    model = BlogNet()
     fit(model, load_split("mnist", True, quick=True), load_split("mnist", False, quick=True),
         torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9), epochs=2, batch_size=32)
     return model.eval()

@@ -6,9 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_tutorial.data import TensorSplit
-from mnist_tutorial.evaluation import (confusion_matrix, misclassified_indices,
-                                       per_class_accuracy, predict)
-from mnist_tutorial.models import SeedNet
+from mnist_tutorial.evaluation import (
+    confusion_matrix,
+    misclassified_indices,
+    per_class_accuracy,
+    predict,
+)
+from mnist_tutorial.models import BlogNet
 
 
 def label_pairs(max_classes=6, max_size=60):
@@ -57,7 +61,7 @@ def test_evaluation_helpers_reject_bad_input():
 
 def test_predict_matches_softmax_of_the_model_and_restores_train_mode():
     torch.manual_seed(0)
-    model = SeedNet()
+    model = BlogNet()
     split = TensorSplit(torch.randn(25, 1, 28, 28), torch.randint(0, 10, (25,)))
     model.train()
     predictions, probabilities = predict(model, split, batch_size=7)
@@ -73,7 +77,7 @@ def test_predict_matches_softmax_of_the_model_and_restores_train_mode():
 
 def test_predict_works_on_a_channels_last_model():
     torch.manual_seed(1)
-    model = SeedNet().to(memory_format=torch.channels_last)
+    model = BlogNet().to(memory_format=torch.channels_last)
     split = TensorSplit(torch.randn(5, 1, 28, 28), torch.zeros(5, dtype=torch.long))
     predictions, probabilities = predict(model, split)
     model.eval()

@@ -96,7 +96,7 @@ def test_wrong_type_and_wrong_shape():
                                              p[::-1] if isinstance(p, tuple) else p),
      "stride and padding as (height, width) pairs", "pairs are (height, width)"),
     (lambda x, w, b=None, s=1, p=0: F.conv2d(x, w.transpose(-2, -1), b, s, p),
-     "the seed's example: 3x4x4 input, one 3x3x3 kernel", "did you swap the kernel's rows"),
+     "the blog post's example: 3x4x4 input, one 3x3x3 kernel", "did you swap the kernel's rows"),
     (lambda x, w, b=None, s=1, p=0: F.conv2d(x if x.dim() == 4 else x[None], w, b, s, p),
      "one image without a batch axis: (C, H, W)", "without a batch axis"),
 ])

@@ -8,21 +8,24 @@ import torch
 import torch.nn.functional as F
 
 from mnist_tutorial import feature_explorer as fe
+from mnist_tutorial.activations import layer_names, layer_outputs
 from mnist_tutorial.data import TensorSplit, load_split
-from mnist_tutorial.feature_explorer import FeatureExplorer, layer_outputs
-from mnist_tutorial.models import SeedNet
+from mnist_tutorial.feature_explorer import FeatureExplorer
+from mnist_tutorial.models import BlogNet
+from mnist_tutorial.plotting import plot_probabilities
+from mnist_tutorial.recipes import load_or_train_blog_net
 from mnist_tutorial.training import History, load_checkpoint, save_checkpoint
 
-SEED_LAYERS = ["conv1", "pool1", "relu1", "conv2", "pool2", "relu2"]
+BLOG_LAYERS = ["conv1", "pool1", "relu1", "conv2", "pool2", "relu2"]
 
 
-def seeded_net(seed: int = 0, pooling: str = "max") -> SeedNet:
+def seeded_net(seed: int = 0, pooling: str = "max") -> BlogNet:
     torch.manual_seed(seed)
-    return SeedNet(pooling)
+    return BlogNet(pooling)
 
 
-def by_hand(model: SeedNet, x: torch.Tensor, pool=F.max_pool2d) -> dict[str, torch.Tensor]:
-    """The seed's forward pass written out with torch.nn.functional."""
+def by_hand(model: BlogNet, x: torch.Tensor, pool=F.max_pool2d) -> dict[str, torch.Tensor]:
+    """The blog post's forward pass written out with torch.nn.functional."""
     out = {"conv1": F.conv2d(x, model.conv1.weight, model.conv1.bias)}
     out["pool1"] = pool(out["conv1"], 2)
     out["relu1"] = F.relu(out["pool1"])
@@ -42,12 +45,12 @@ def test_layer_outputs_equal_the_functional_forward_pass(pooling, pool):
     model = seeded_net(pooling=pooling).train()
     x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     outputs = layer_outputs(model, x)
-    assert list(outputs) == SEED_LAYERS == fe.layer_names(model)
+    assert list(outputs) == BLOG_LAYERS == layer_names(model)
     with torch.no_grad():
         expected = by_hand(model, x, pool)
-    for name in SEED_LAYERS:
+    for name in BLOG_LAYERS:
         assert torch.allclose(outputs[name], expected[name], atol=1e-5), name
-    assert [tuple(outputs[n].shape[1:]) for n in SEED_LAYERS] == [
+    assert [tuple(outputs[n].shape[1:]) for n in BLOG_LAYERS] == [
         (10, 24, 24), (10, 12, 12), (10, 12, 12), (20, 8, 8), (20, 4, 4), (20, 4, 4)]
     assert model.training  # mode restored
     assert all(not module._forward_hooks for module in model.modules())  # hooks removed
@@ -101,7 +104,7 @@ def test_kernel_figures_are_titled_and_labelled(split):
     assert responses._suptitle.get_text()
     patches = fe.plot_top_patches(*fe.top_patches(trained, split.images[:50], 3))
     assert patches.axes[0].get_ylabel() == "kernel 0"
-    axes = fe.plot_probabilities(torch.tensor([0.1] * 10), label=3)
+    axes = plot_probabilities(torch.tensor([0.1] * 10), label=3)
     assert axes.get_ylabel() == "probability" and "true label: 3" in axes.get_xlabel()
     plt.close("all")
 
@@ -114,10 +117,10 @@ def test_explorer_shows_the_model_activations(split):
     with torch.no_grad():
         expected = by_hand(model, x)
         probabilities = torch.softmax(model(x), dim=1)[0]
-    assert explorer.index == 5 and explorer.layers == SEED_LAYERS
+    assert explorer.index == 5 and explorer.layers == BLOG_LAYERS
     assert torch.allclose(explorer.feature_maps, expected["conv2"][0], atol=1e-5)
     assert np.allclose(explorer.probabilities, probabilities.numpy(), atol=1e-6)
-    for layer in SEED_LAYERS:
+    for layer in BLOG_LAYERS:
         explorer.set(layer=layer)
         assert torch.allclose(explorer.feature_maps, expected[layer][0], atol=1e-5)
     explorer.set(index=17)
@@ -212,26 +215,26 @@ def toy_data() -> tuple[TensorSplit, TensorSplit]:
 
 def test_load_or_train_trains_saves_and_then_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "1")
-    path = tmp_path / "seed_net.pt"
+    path = tmp_path / "blog_net.pt"
     lines = []
-    trained = fe.load_or_train_seed_net(path, data=toy_data, epochs=1, log=lines.append)
+    trained = load_or_train_blog_net(path, data=toy_data, epochs=1, log=lines.append)
     assert path.is_file() and "No checkpoint" in lines[0] and "saved" in lines[-1]
-    assert load_checkpoint(path, SeedNet())["metadata"]["quick"] is True
+    assert load_checkpoint(path, BlogNet())["metadata"]["quick"] is True
     lines.clear()
-    loaded = fe.load_or_train_seed_net(path, data=toy_data, log=lines.append)
+    loaded = load_or_train_blog_net(path, data=toy_data, log=lines.append)
     assert lines[0].startswith("Loaded")
     for name, value in trained.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value)
 
 
 def test_a_quick_checkpoint_is_retrained_in_full_mode(tmp_path, monkeypatch):
-    path = tmp_path / "seed_net.pt"
+    path = tmp_path / "blog_net.pt"
     model = seeded_net()
     save_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.01), 2,
                     History(test_accuracy=[50.0, 60.0]), {"quick": True})
     monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "0")
     lines = []
-    fe.load_or_train_seed_net(path, data=toy_data, epochs=1, log=lines.append)
+    load_or_train_blog_net(path, data=toy_data, epochs=1, log=lines.append)
     assert "quick mode" in lines[0]
-    assert load_checkpoint(path, SeedNet())["metadata"]["quick"] is False
-    assert math.isfinite(load_checkpoint(path, SeedNet())["history"].test_accuracy[-1])
+    assert load_checkpoint(path, BlogNet())["metadata"]["quick"] is False
+    assert math.isfinite(load_checkpoint(path, BlogNet())["history"].test_accuracy[-1])

@@ -7,15 +7,22 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-
-from mnist_tutorial.augmentation import RandomAffine, RandomShift, background
-from mnist_tutorial.cli import RECIPES, Recipe, build_parser, build_training, main, resolve_recipe
-from mnist_tutorial.models import (FastNet, ImprovedNet, ResidualBlock, ResidualNet, SeedNet,
-                                   build_model, count_parameters)
-from mnist_tutorial.training import fit, seed_everything, train_epoch
-
 from test_cli import run_cli
 from test_training import toy_split
+
+from mnist_tutorial.augmentation import RandomAffine, RandomShift, background
+from mnist_tutorial.cli import build_parser, main, resolve_recipe
+from mnist_tutorial.models import (
+    BlogNet,
+    FastNet,
+    ImprovedNet,
+    ResidualBlock,
+    ResidualNet,
+    build_model,
+    count_parameters,
+)
+from mnist_tutorial.recipes import RECIPES, Recipe, build_training
+from mnist_tutorial.training import fit, seed_everything, train_epoch
 
 FINAL_LINE = re.compile(r"^test accuracy: \d{1,3}\.\d\d% \(\d+/\d+\)$")
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -44,14 +51,14 @@ def test_improved_net_parameter_count_by_hand():
     assert count_parameters(without) == conv1 + 32 + conv2 + 64 + fc1 + 128 + fc2 == 184_586
 
 
-def test_improved_net_with_the_seed_knobs_is_the_seed_net():
+def test_improved_net_with_the_blog_knobs_is_the_blog_net():
     seed_everything(0)
-    seed = SeedNet()
+    blog = BlogNet()
     plain = ImprovedNet(channels=(10, 20), hidden=50, batch_norm=False, dropout=0.0)
-    assert count_parameters(plain) == count_parameters(seed) == 21_840
-    plain.load_state_dict(seed.state_dict())  # same names, same shapes
+    assert count_parameters(plain) == count_parameters(blog) == 21_840
+    plain.load_state_dict(blog.state_dict())  # same names, same shapes
     x = torch.randn(4, 1, 28, 28)
-    torch.testing.assert_close(plain(x), seed(x))
+    torch.testing.assert_close(plain(x), blog(x))
 
 
 def test_improved_net_forward_matches_functional_ops_in_eval_mode():
@@ -138,7 +145,7 @@ def test_build_model_knows_the_new_models():
     assert isinstance(build_model("improved"), ImprovedNet)
     assert isinstance(build_model("fast"), FastNet)
     assert isinstance(build_model("residual"), ResidualNet)
-    assert set(RECIPES) == {"seed", "improved", "fast", "residual"}
+    assert set(RECIPES) == {"blog", "improved", "fast", "residual"}
 
 
 def test_train_epoch_steps_the_scheduler_and_augments_every_batch():
@@ -206,7 +213,7 @@ def parse(*args):
     return build_parser().parse_args(["train", *args])
 
 
-def test_seed_model_keeps_the_seed_defaults_and_improved_has_its_own():
+def test_blog_model_keeps_the_blog_defaults_and_improved_has_its_own():
     assert resolve_recipe(parse()) == Recipe(epochs=10, batch_size=64, lr=0.01, momentum=0.5)
     assert resolve_recipe(parse("--model", "improved")) == RECIPES["improved"]
     overridden = resolve_recipe(parse("--model", "improved", "--epochs", "3", "--batch-size", "32",
@@ -218,18 +225,20 @@ def test_seed_model_keeps_the_seed_defaults_and_improved_has_its_own():
 
 def test_build_training_follows_the_recipe():
     model = ImprovedNet()
-    optimizer, scheduler, augment = build_training(RECIPES["seed"], model, steps_per_epoch=100)
+    optimizer, scheduler, augment = build_training(RECIPES["blog"], model, total_steps=100)
     assert isinstance(optimizer, torch.optim.SGD) and scheduler is None and augment is None
     assert optimizer.param_groups[0]["lr"] == 0.01 and optimizer.param_groups[0]["momentum"] == 0.5
     recipe = RECIPES["improved"]
-    optimizer, scheduler, augment = build_training(recipe, model, 100, dataset="fashion")
+    optimizer, scheduler, augment = build_training(recipe, model, 1_500, dataset="fashion")
     assert isinstance(optimizer, torch.optim.AdamW)
     assert isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR)
-    assert scheduler.total_steps == recipe.epochs * 100
+    assert scheduler.total_steps == 1_500
     assert optimizer.param_groups[0]["weight_decay"] == recipe.weight_decay
     assert isinstance(augment, RandomAffine) and augment.fill == background("fashion")
     with pytest.raises(ValueError, match="unknown optimizer 'adam'"):
         build_training(Recipe(1, 1, 0.1, optimizer="adam"), model, 10)
+    with pytest.raises(ValueError, match="total_steps must be at least 1"):
+        build_training(recipe, model, 0)
 
 
 def test_momentum_is_refused_for_the_improved_recipe(capsys):
@@ -257,12 +266,12 @@ def test_cli_trains_the_improved_model_in_quick_mode(mnist_root, tmp_path):
 def test_time_to_99_benchmark_runs_and_reports_last(mnist_root):
     env = {**os.environ, "MNIST_TUTORIAL_QUICK": "1", "MNIST_TUTORIAL_DATA": str(mnist_root)}
     result = subprocess.run(
-        [sys.executable, str(REPOSITORY / "benchmarks" / "time_to_99.py"), "--seed-epochs", "1",
+        [sys.executable, str(REPOSITORY / "benchmarks" / "time_to_99.py"), "--blog-epochs", "1",
          "--epochs", "1", "--batch-size", "64"],
         capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert "QUICK SUBSET" in lines[0]
-    assert any("SHORTENED to 1 of the seed's 10 epochs" in line for line in lines)
+    assert any("SHORTENED to 1 of the blog post's 10 epochs" in line for line in lines)
     # the quick subset is too small for 99 %: the last line says so, with the best it reached
     assert re.match(r"^(reached|did not reach 99\.0%: best) \d+\.\d\d% in \d+\.\d s$", lines[-1])

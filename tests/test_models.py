@@ -2,11 +2,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_tutorial.models import SeedNet, build_model, count_parameters
+from mnist_tutorial.models import BlogNet, build_model, count_parameters
 
 
-def test_seed_net_shapes_layer_by_layer():
-    net = SeedNet()
+def test_blog_net_shapes_layer_by_layer():
+    net = BlogNet()
     x = torch.randn(2, 1, 28, 28)
     x = net.conv1(x)
     assert x.shape == (2, 10, 24, 24)
@@ -20,17 +20,17 @@ def test_seed_net_shapes_layer_by_layer():
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
-def test_seed_net_parameter_count_by_hand():
+def test_blog_net_parameter_count_by_hand():
     conv1 = 10 * 1 * 5 * 5 + 10
     conv2 = 20 * 10 * 5 * 5 + 20
     fc1 = 320 * 50 + 50
     fc2 = 50 * 10 + 10
-    assert count_parameters(SeedNet()) == conv1 + conv2 + fc1 + fc2 == 21_840
+    assert count_parameters(BlogNet()) == conv1 + conv2 + fc1 + fc2 == 21_840
 
 
-def test_seed_net_forward_matches_functional_ops_in_seed_order():
+def test_blog_net_forward_matches_functional_ops_in_blog_order():
     torch.manual_seed(0)
-    net = SeedNet()
+    net = BlogNet()
     x = torch.randn(3, 1, 28, 28)
     y = F.relu(F.max_pool2d(F.conv2d(x, net.conv1.weight, net.conv1.bias), 2))
     y = F.relu(F.max_pool2d(F.conv2d(y, net.conv2.weight, net.conv2.bias), 2))
@@ -40,15 +40,15 @@ def test_seed_net_forward_matches_functional_ops_in_seed_order():
 
 
 def test_build_model_by_name():
-    assert isinstance(build_model("seed"), SeedNet)
+    assert isinstance(build_model("blog"), BlogNet)
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         build_model("resnet")
 
 
 def test_average_pooling_variant():
-    net = SeedNet(pooling="avg")
+    net = BlogNet(pooling="avg")
     assert isinstance(net.pooling, torch.nn.AvgPool2d)
     assert net(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     assert count_parameters(net) == 21_840
     with pytest.raises(ValueError, match="unknown pooling 'min'"):
-        SeedNet(pooling="min")
+        BlogNet(pooling="min")

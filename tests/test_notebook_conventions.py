@@ -1,9 +1,8 @@
 import json
 from pathlib import Path
 
-import pytest
-
 import notebook_conventions as conventions
+import pytest
 
 NOTEBOOKS = sorted((conventions.REPOSITORY_ROOT / "notebooks").glob("*.ipynb"))
 

@@ -7,8 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_tutorial.ops import (avg_pool2d, conv2d, conv2d_loops, conv_output_size, max_pool2d,
-                                pad2d)
+from mnist_tutorial.ops import avg_pool2d, conv2d, conv2d_loops, conv_output_size, max_pool2d, pad2d
 
 FAST = settings(max_examples=80, deadline=None)
 SLOW = settings(max_examples=40, deadline=None)  # conv2d_loops: one Python step per output number
@@ -183,7 +182,7 @@ def test_worked_example_3x3_input_2x2_kernel(conv):
 
 
 @pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
-def test_seed_example_3x4x4_input_3x3x3_kernel(conv):
+def test_blog_example_3x4x4_input_3x3x3_kernel(conv):
     x = torch.arange(48.0).reshape(3, 4, 4)  # channel c holds 16c, ..., 16c + 15
     kernel = torch.ones(1, 3, 3, 3)
     # top left window: 45 per channel plus 9 * 16c, summed over c = 0, 1, 2 -> 135 + 432 = 567;
@@ -223,13 +222,13 @@ def test_pad2d_by_hand():
 
 
 def test_conv_output_size_by_hand():
-    assert conv_output_size(28, 5) == 24             # the seed's conv1
+    assert conv_output_size(28, 5) == 24             # the blog post's conv1
     assert conv_output_size(28, 5, padding=2) == 28  # "same" padding keeps the size
     assert conv_output_size(7, 3, padding=1, stride=2) == 4
     assert conv_output_size(8, 2, stride=3) == 3     # the last column does not fit and is dropped
 
 
-def test_seed_network_shapes():
+def test_blog_network_shapes():
     x = torch.zeros(64, 1, 28, 28)
     x = max_pool2d(conv2d(x, torch.zeros(10, 1, 5, 5)), 2)
     assert x.shape == (64, 10, 12, 12)

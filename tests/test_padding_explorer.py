@@ -9,8 +9,13 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mnist_tutorial.padding_explorer import (PaddingStrideExplorer, coverage_counts,
-                                             plot_coverage, plot_window_path, window_positions)
+from mnist_tutorial.padding_explorer import (
+    PaddingStrideExplorer,
+    coverage_counts,
+    plot_coverage,
+    plot_window_path,
+    window_positions,
+)
 
 settings_strategy = st.tuples(st.integers(1, 10), st.integers(1, 6), st.integers(0, 3),
                               st.integers(1, 4))

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from mnist_tutorial import plotting
-from mnist_tutorial.plotting import (LiveCurves, plot_confusion_matrix, plot_feature_maps,
-                                     plot_image_grid, plot_training_curves)
+from mnist_tutorial.plotting import (
+    LiveCurves,
+    plot_confusion_matrix,
+    plot_feature_maps,
+    plot_image_grid,
+    plot_training_curves,
+)
 from mnist_tutorial.training import History
 
 
@@ -80,9 +85,9 @@ def history():
                    test_accuracy=[96.0, 97.5], train_seconds=[1.0, 1.0], eval_seconds=[0.1, 0.1])
 
 
-def test_training_curves_plot_the_history_and_the_seed():
-    seed = [96.35, 97.28, 98.25]
-    figure = plot_training_curves(history(), seed_accuracy=seed)
+def test_training_curves_plot_the_history_and_the_blog():
+    blog = [96.35, 97.28, 98.25]
+    figure = plot_training_curves(history(), blog_accuracy=blog)
     loss_axes, accuracy_axes = figure.axes
     assert loss_axes.get_title() and accuracy_axes.get_title() and figure.get_suptitle()
     assert loss_axes.get_xlabel() == accuracy_axes.get_xlabel() == "epoch"
@@ -92,7 +97,7 @@ def test_training_curves_plot_the_history_and_the_seed():
     ours, theirs = accuracy_axes.lines
     np.testing.assert_array_equal(ours.get_xdata(), [1, 2])
     np.testing.assert_array_equal(ours.get_ydata(), [96.0, 97.5])
-    np.testing.assert_array_equal(theirs.get_ydata(), seed)
+    np.testing.assert_array_equal(theirs.get_ydata(), blog)
 
 
 def test_training_curves_accept_a_checkpoint_dict_and_reject_other_things():
@@ -103,7 +108,7 @@ def test_training_curves_accept_a_checkpoint_dict_and_reject_other_things():
 
 
 def test_live_curves_outside_a_notebook_redraw_one_figure_and_print(capsys):
-    live = LiveCurves(epochs=10, seed_accuracy=[96.35, 97.28])
+    live = LiveCurves(epochs=10, blog_accuracy=[96.35, 97.28])
     figure = live.figure
     run = history()
     live.update(1, History(loss_epoch=run.loss_epoch[:2], loss=run.loss[:2], test_accuracy=[96.0]))

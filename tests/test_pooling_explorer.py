@@ -11,8 +11,13 @@ import torch.nn.functional as F
 
 from mnist_tutorial.augmentation import translate
 from mnist_tutorial.kernels import VERTICAL_EDGES
-from mnist_tutorial.pooling_explorer import (PoolingExplorer, feature_map, plot_shift_changes,
-                                             relative_change, shift_change)
+from mnist_tutorial.pooling_explorer import (
+    PoolingExplorer,
+    feature_map,
+    plot_shift_changes,
+    relative_change,
+    shift_change,
+)
 
 TORCH_POOL = {"max": F.max_pool2d, "avg": F.avg_pool2d}
 

@@ -2,9 +2,18 @@ import pytest
 import torch
 
 from mnist_tutorial.data import TensorSplit
-from mnist_tutorial.models import SeedNet
-from mnist_tutorial.training import (History, choose_device, default_checkpoint_path, evaluate, fit,
-                                     load_checkpoint, save_checkpoint, seed_everything, train_epoch)
+from mnist_tutorial.models import BlogNet
+from mnist_tutorial.training import (
+    History,
+    choose_device,
+    default_checkpoint_path,
+    evaluate,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+    train_epoch,
+)
 
 
 def toy_split(n: int, seed: int) -> TensorSplit:
@@ -20,7 +29,7 @@ def toy_split(n: int, seed: int) -> TensorSplit:
 
 def make_model_and_optimizer(seed: int = 0):
     seed_everything(seed)
-    model = SeedNet()
+    model = BlogNet()
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
 
 
@@ -46,7 +55,7 @@ def test_a_few_training_steps_lower_the_loss():
     assert after < 0.5 * before
 
 
-def test_train_epoch_logs_in_the_seed_format():
+def test_train_epoch_logs_in_the_blog_format():
     model, optimizer = make_model_and_optimizer()
     split = toy_split(64, seed=0)
     batches = [(split.images[i:i + 8], split.labels[i:i + 8]) for i in range(0, 64, 8)]
@@ -78,12 +87,12 @@ def test_checkpoint_round_trip(tmp_path):
     train_epoch(model, [(split.images, split.labels)], optimizer)
     history = History(loss=[1.0], loss_epoch=[1.0], test_accuracy=[50.0])
     path = save_checkpoint(tmp_path / "sub" / "net.pt", model, optimizer, epoch=1,
-                           history=history, metadata={"model": "seed"})
+                           history=history, metadata={"model": "blog"})
     assert [p.name for p in path.parent.iterdir()] == ["net.pt"]  # no temporary file left
     other, other_optimizer = make_model_and_optimizer(seed=1)
     state = load_checkpoint(path, other, other_optimizer)
     assert state["epoch"] == 1 and state["history"] == history
-    assert state["metadata"] == {"model": "seed"}
+    assert state["metadata"] == {"model": "blog"}
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
     assert optimizer.state_dict()["state"][0]["momentum_buffer"].equal(
@@ -114,7 +123,7 @@ def test_load_checkpoint_errors(tmp_path):
     wrong = torch.nn.Linear(3, 2)
     path = save_checkpoint(tmp_path / "linear.pt", wrong, torch.optim.SGD(wrong.parameters(), 0.1),
                            epoch=1, history=History(), metadata={"model": "linear"})
-    with pytest.raises(ValueError, match="holds weights of 'linear' that do not fit SeedNet"):
+    with pytest.raises(ValueError, match="holds weights of 'linear' that do not fit BlogNet"):
         load_checkpoint(path, model)
 
 
@@ -143,8 +152,8 @@ def test_resume_ends_with_the_same_weights(tmp_path, layout):
 
 def test_quick_mode_checkpoints_never_replace_full_ones(monkeypatch):
     monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "0")
-    full = default_checkpoint_path("seed_net")
+    full = default_checkpoint_path("blog_net")
     monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "1")
-    quick = default_checkpoint_path("seed_net")
-    assert full.name == "seed_net.pt" and quick.name == "seed_net-quick.pt"
+    quick = default_checkpoint_path("blog_net")
+    assert full.name == "blog_net.pt" and quick.name == "blog_net-quick.pt"
     assert full.parent == quick.parent and full.parent.name == "checkpoints"
