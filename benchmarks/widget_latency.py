@@ -1,0 +1,289 @@
+"""How long each interactive widget takes to show a new figure after a control changes.
+
+For every widget of the course (sliding-window stepper, kernel playground, padding/stride explorer,
+pooling explorer, feature explorer, digit pad) the script builds the widget, changes one control
+through its ``.value`` (what the browser does) ``--repeats`` times and times each assignment:
+observers run synchronously, so the assignment returns once the new PNG bytes are set. For the
+digit pad it draws through the Python API, then times pressing Predict (``button.click()``),
+alternating two drawings. Every timed change must really change the image, or the script stops.
+
+It measures two versions of the package in one run, each in its own Python process: the code at
+``--baseline REF`` (extracted with ``git archive`` into a temporary folder and put first on
+``PYTHONPATH``) and the working tree's. The controls are found by walking the ipywidgets tree of
+``.widget`` by type and description, and the figure by type (``ipywidgets.Image`` bytes, or the
+PNGs of an ``Output`` widget's ``outputs`` in old versions), so both APIs work.
+
+    python benchmarks/widget_latency.py                   # baseline 3cf6f72 against this tree
+    python benchmarks/widget_latency.py --baseline HEAD~1
+    python benchmarks/widget_latency.py --skip-baseline   # only the working tree
+
+Needs MNIST (``MNIST_TUTORIAL_DATA``); the children run with ``MNIST_TUTORIAL_QUICK=1`` and the
+Agg backend. The feature explorer and digit pad use an untrained network (``torch.manual_seed(0)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+DEFAULT_BASELINE = "3cf6f72"  # the widgets before the shared widget layer
+WIDGETS = ["sliding window stepper", "kernel playground", "padding/stride explorer",
+           "pooling explorer", "feature explorer", "digit pad predict"]
+# two drawings on the 280x280 pad: a 7 with a crossbar and a 1 with a flag
+SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
+ONE = [[(110, 90), (150, 50), (150, 240)]]
+
+
+# --- the child: measure the package that ``import mnist_tutorial`` finds --------------------------
+def find(widget, kind, description=None):
+    """The first widget of type ``kind`` (with ``description``) in the tree under ``widget``."""
+    if isinstance(widget, kind) and description in (None, getattr(widget, "description", None)):
+        return widget
+    for child in getattr(widget, "children", ()) or ():
+        found = find(child, kind, description)
+        if found is not None:
+            return found
+    return None
+
+
+def shown_pictures(widget) -> tuple[bytes, ...]:
+    """Every picture the widget shows: Image values, else the PNGs held by Output widgets."""
+    import ipywidgets
+
+    images, outputs = [], []
+
+    def walk(node):
+        if isinstance(node, ipywidgets.Image):
+            images.append(bytes(node.value))
+        elif isinstance(node, ipywidgets.Output):
+            outputs.extend(item.get("data", {}).get("image/png", "").encode()
+                           for item in node.outputs)
+        for child in getattr(node, "children", ()) or ():
+            walk(child)
+
+    walk(widget)
+    return tuple(images) + tuple(outputs)
+
+
+def time_changes(widget, change, values) -> list[float]:
+    """Milliseconds of each ``change(value)``; each must change the shown pictures."""
+    change(values[0])  # warm-up: first-use costs (fonts, caches) are not what a slider move costs
+    times = []
+    for value in values[1:]:
+        before = shown_pictures(widget)
+        start = time.perf_counter()
+        change(value)
+        times.append(1000 * (time.perf_counter() - start))
+        if shown_pictures(widget) == before:
+            raise RuntimeError(f"changing to {value!r} did not change the picture")
+    return times
+
+
+def slider_changes(widget, kind, description, values) -> list[float]:
+    import ipywidgets
+
+    control = find(widget, getattr(ipywidgets, kind), description)
+    if control is None:
+        raise RuntimeError(f"no {kind} {description!r} in the widget")
+    return time_changes(widget, lambda value: setattr(control, "value", value), values)
+
+
+def alternating(first, second, count: int) -> list:
+    """first, second, first, ...: ``count + 1`` values (one warm-up), each unlike the one before."""
+    return [first if i % 2 == 0 else second for i in range(count + 1)]
+
+
+def sweep(count: int, top: int) -> list[int]:
+    """1, 2, ..., top, 0, 1, ...: ``count + 1`` values, each unlike the one before."""
+    return [(i + 1) % (top + 1) for i in range(count + 1)]
+
+
+def measure(repeats: int) -> dict:
+    """Time every widget of the package found on the path; a JSON-ready dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import torch
+
+    import mnist_tutorial
+    from mnist_tutorial import models
+    from mnist_tutorial.convolution_explorer import KernelPlayground, SlidingWindowStepper
+    from mnist_tutorial.data import load_split
+    from mnist_tutorial.drawing import DigitPad
+    from mnist_tutorial.feature_explorer import FeatureExplorer
+    from mnist_tutorial.kernels import HORIZONTAL_EDGES
+    from mnist_tutorial.padding_explorer import PaddingStrideExplorer
+    from mnist_tutorial.pooling_explorer import PoolingExplorer
+
+    test = load_split("mnist", train=False)
+    digit = test.images[0, 0]
+    times: dict[str, list[float]] = {}
+
+    stepper = SlidingWindowStepper(digit[5:11, 8:14], HORIZONTAL_EDGES, padding=1)  # 36 windows
+    times[WIDGETS[0]] = slider_changes(stepper.widget, "IntSlider", "step", sweep(repeats, 30))
+
+    playground = KernelPlayground(test.images[:100], test.labels[:100],
+                                  preset="sobel_vertical_edges")
+    times[WIDGETS[1]] = slider_changes(playground.widget, "IntSlider", "digit",
+                                       sweep(repeats, 30))
+
+    padding = PaddingStrideExplorer(size=7, kernel=3, padding=1, stride=2)
+    times[WIDGETS[2]] = slider_changes(padding.widget, "IntSlider", "stride",
+                                       alternating(1, 2, repeats))
+
+    pooling = PoolingExplorer(digit, kind="max", size=2, cell=(7, 7))
+    times[WIDGETS[3]] = slider_changes(pooling.widget, "IntSlider", "size",
+                                       alternating(3, 2, repeats))
+
+    net = getattr(models, "BlogNet", None) or models.SeedNet
+    torch.manual_seed(0)
+    model = net().eval()
+    explorer = FeatureExplorer(model, test, layer="conv1")
+    times[WIDGETS[4]] = slider_changes(explorer.widget, "IntSlider", "digit no.",
+                                       sweep(repeats, 30))
+
+    pad = DigitPad(model, canvas=False, live=False)
+    widget = pad.widget
+    button = find(widget, __import__("ipywidgets").Button, "Predict")
+
+    def press(strokes):
+        pad.clear()
+        for stroke in strokes:  # the mouse's way: no prediction until Predict is pressed
+            pad.begin_stroke(*stroke[0])
+            for point in stroke[1:]:
+                pad.extend_stroke(*point)
+            pad.end_stroke()
+        before = shown_pictures(widget)
+        start = time.perf_counter()
+        button.click()
+        elapsed = 1000 * (time.perf_counter() - start)
+        if shown_pictures(widget) == before or pad.probabilities is None:
+            raise RuntimeError("pressing Predict did not show a prediction")
+        return elapsed
+
+    press(SEVEN)  # warm-up
+    times[WIDGETS[5]] = [press(SEVEN if i % 2 else ONE) for i in range(repeats)]
+
+    return {"package": str(Path(mnist_tutorial.__file__).parent),
+            "widgets": {name: {"median_ms": statistics.median(values),
+                               "p90_ms": percentile(values, 90), "count": len(values)}
+                        for name, values in times.items()}}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile with linear interpolation (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+# --- the parent: run both versions, print the table ----------------------------------------------
+def run_child(package_root: Path, repeats: int) -> dict:
+    """Run ``measure`` in a fresh Python whose ``mnist_tutorial`` is the one in ``package_root``."""
+    environment = dict(os.environ, PYTHONPATH=str(package_root), MPLBACKEND="Agg",
+                       MNIST_TUTORIAL_QUICK="1", MNIST_TUTORIAL_DATA=str(data_root()))
+    result = subprocess.run([sys.executable, __file__, "--measure", "--repeats", str(repeats)],
+                            env=environment, cwd=package_root, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"measuring {package_root} failed:\n{result.stderr}")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = (package_root / "mnist_tutorial").resolve()
+    if Path(report["package"]).resolve() != expected:
+        raise SystemExit(f"the child imported {report['package']}, not {expected}")
+    return report
+
+
+def data_root() -> Path:
+    """Where this tree's package finds MNIST, so that an extracted old package finds it too."""
+    sys.path.insert(0, str(REPOSITORY))
+    from mnist_tutorial.data import data_root as package_data_root
+
+    return package_data_root().resolve()
+
+
+def extract(reference: str, folder: Path) -> None:
+    """The package as it was at ``reference`` (a commit, tag or branch), written into ``folder``."""
+    archive = folder / "package.tar"
+    with archive.open("wb") as stream:
+        subprocess.run(["git", "-C", str(REPOSITORY), "archive", reference, "mnist_tutorial"],
+                       stdout=stream, check=True)
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):  # Python 3.12, 3.11.4 and later
+            tar.extractall(folder, filter="data")
+        else:
+            tar.extractall(folder)
+
+
+def table(baseline: dict | None, current: dict | None) -> str:
+    """Median and 90th percentile per widget for both versions, and the speed-up of the medians."""
+    def cell(report, name, key, width=9):
+        return f"{report['widgets'][name][key]:{width}.0f}" if report else f"{'-':>{width}}"
+
+    def total(report):
+        return sum(report["widgets"][name]["median_ms"] for name in WIDGETS) if report else None
+
+    lines = [f"{'widget':26} {'baseline median':>15} {'p90':>9} {'new median':>10} {'p90':>9} "
+             f"{'speed-up':>8}"]
+    for name in WIDGETS:
+        ratio = ""
+        if baseline and current:
+            speed_up = (baseline["widgets"][name]["median_ms"]
+                        / current["widgets"][name]["median_ms"])
+            ratio = f"{speed_up:7.1f}x"
+        lines.append(f"{name:26} {cell(baseline, name, 'median_ms', 15)} "
+                     f"{cell(baseline, name, 'p90_ms')} {cell(current, name, 'median_ms', 10)} "
+                     f"{cell(current, name, 'p90_ms')} {ratio:>8}")
+    old_sum, new_sum = total(baseline), total(current)
+    ratio = f"{old_sum / new_sum:7.1f}x" if baseline and current else ""
+    old_text = f"{old_sum:15.0f}" if baseline else f"{'-':>15}"
+    new_text = f"{new_sum:10.0f}" if current else f"{'-':>10}"
+    lines.append(f"{'sum of medians':26} {old_text} {'':9} {new_text} {'':9} {ratio:>8}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE,
+                        help=f"git commit to compare with (default {DEFAULT_BASELINE})")
+    parser.add_argument("--skip-baseline", action="store_true", help="measure only this tree")
+    parser.add_argument("--skip-current", action="store_true", help="measure only the baseline")
+    parser.add_argument("--repeats", type=int, default=20, help="timed changes per widget")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.measure:
+        print(json.dumps(measure(arguments.repeats)))
+        return
+
+    load = os.getloadavg()
+    print(f"load average (1, 5, 15 min): {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+          f"on {os.cpu_count()} CPUs")
+    if load[0] > 0.5:
+        print("WARNING: the machine is busy (1-minute load above 0.5): the times will be high "
+              "and noisy; measure again on a quiet machine for the record.")
+    baseline = current = None
+    if not arguments.skip_baseline:
+        with tempfile.TemporaryDirectory() as folder:
+            extract(arguments.baseline, Path(folder))
+            print(f"measuring the baseline ({arguments.baseline}) ...", flush=True)
+            baseline = run_child(Path(folder), arguments.repeats)
+    if not arguments.skip_current:
+        print("measuring the working tree ...", flush=True)
+        current = run_child(REPOSITORY, arguments.repeats)
+    print(f"\nmilliseconds from a control change to the new picture, {arguments.repeats} changes "
+          f"each (median and 90th percentile)")
+    print(table(baseline, current))
+
+
+if __name__ == "__main__":
+    main()
