@@ -121,7 +121,7 @@ def fast_run(device: torch.device, root, seed: int, epochs: float, batch_size: i
 
 
 def blog_run(device: torch.device, root, seed: int, epochs: int) -> tuple[float, float]:
-    """The blog post's pipeline; ``(best accuracy, seconds from its start to the end of that epoch)``."""
+    """The blog post's pipeline; ``(best accuracy, seconds from its start to that epoch's end)``."""
     started = time.perf_counter()
     train_loader, test_loader = blog_dataloaders(root=root, batch_size=64,
                                                  generator=torch.Generator().manual_seed(seed))
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="data root (default: $MNIST_TUTORIAL_DATA)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--blog-epochs", type=int, default=10,
-                        help="epochs of the blog post's pipeline (the blog post trains 10; 0 skips it)")
+                        help="epochs of the blog post's pipeline (it trains 10; 0 skips it)")
     fast = RECIPES["fast"]
     parser.add_argument("--epochs", type=float, default=float(fast.epochs),
                         help="length of the fast schedule in epochs (fractions allowed)")

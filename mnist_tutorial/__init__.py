@@ -1,3 +1,3 @@
-"""Helper package of the CNN-on-MNIST course: data, models, training, and the pieces notebooks show."""
+"""Helper package of the CNN-on-MNIST course: data, models, training, and what notebooks show."""
 
 __version__ = "0.1.0"

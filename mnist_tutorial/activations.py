@@ -45,7 +45,8 @@ def layer_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Ten
         model.train(was_training)
         for handle in handles:
             handle.remove()
-    calls = {name: sum(1 for recorded_name, _ in recorded if recorded_name == name) for name, _ in recorded}
+    calls = {name: sum(1 for recorded_name, _ in recorded if recorded_name == name)
+             for name, _ in recorded}
     outputs, seen = {}, dict.fromkeys(calls, 0)
     for name, output in recorded:
         seen[name] += 1

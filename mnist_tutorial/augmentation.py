@@ -83,7 +83,8 @@ def affine(images: torch.Tensor, matrices: torch.Tensor, fill: float = 0.0) -> t
     """
     _check_images(images)
     if matrices.shape != (len(images), 2, 3):
-        raise ValueError(f"matrices must have shape ({len(images)}, 2, 3), got {tuple(matrices.shape)}")
+        raise ValueError(f"matrices must have shape ({len(images)}, 2, 3), "
+                         f"got {tuple(matrices.shape)}")
     grid = F.affine_grid(matrices.to(images), list(images.shape), align_corners=False)
     moved = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
                           align_corners=False)

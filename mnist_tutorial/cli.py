@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=None,
                        help=f"default: {recipe_defaults('batch_size')}")
     train.add_argument("--lr", type=float, default=None,
-                       help=f"learning rate, the peak of the one-cycle schedule for all but the "
-                            f"seed; default: {recipe_defaults('lr')}")
+                       help=f"learning rate, the peak of the one-cycle schedule for all models but "
+                            f"blog; default: {recipe_defaults('lr')}")
     train.add_argument("--momentum", type=float, default=None,
                        help="SGD momentum, blog model only; default: 0.5")
     train.add_argument("--data", metavar="DIR", default=None,
@@ -87,7 +87,8 @@ def train_command(args: argparse.Namespace) -> str:
         if getattr(args, name) is None:
             continue
         if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                             f"got {getattr(args, name)}")
     if args.lr is not None and args.lr <= 0:
         raise ValueError(f"--lr must be positive, got {args.lr}")
     recipe = resolve_recipe(args)

@@ -1,25 +1,32 @@
 """MNIST and Fashion-MNIST: where the files live, how they are loaded, and two ways to batch them.
 
-The blog post's way is a ``DataLoader`` over a torchvision dataset that turns every image into a PIL
-image and back into a tensor (``ToTensor`` + ``Normalize``). The fast way loads a whole split once
-as one normalised tensor, puts it on the device and slices batches out of it.
+The blog post's way is a ``DataLoader`` over a torchvision dataset that turns every image into a
+PIL image and back into a tensor (``ToTensor`` + ``Normalize``). The fast way reads a whole split
+once from the original IDX files as one normalised tensor, puts it on the device and slices
+batches out of it. torchvision is imported only where it is needed (the download and the blog
+post's pipeline): importing it costs seconds, and the fast way does not need it.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, Subset
-from torchvision import datasets, transforms
 
-DATASETS = {"mnist": datasets.MNIST, "fashion": datasets.FashionMNIST}
+if TYPE_CHECKING:
+    from torchvision import datasets, transforms
+
+# each data set's torchvision class, which is also the name of its folder under the data root
+DATASETS = {"mnist": "MNIST", "fashion": "FashionMNIST"}
 RAW_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -27,7 +34,8 @@ RAW_FILES = (
     "t10k-labels-idx1-ubyte",
 )
 # Mean and standard deviation of the training pixels (scaled to [0, 1]); `compute_mean_std`
-# recomputes them and the tests check these against it. MNIST's pair is the one the blog post uses.
+# recomputes them and the tests check these against it. MNIST's pair is the one the blog post
+# uses.
 NORMALIZATION = {"mnist": (0.1307, 0.3081), "fashion": (0.2860, 0.3530)}
 CLASS_NAMES = {
     "mnist": tuple(str(digit) for digit in range(10)),
@@ -69,10 +77,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return default_data_root()
 
 
-def raw_folder(dataset: str, root: Path) -> Path:
-    """Where torchvision looks for the four files: ``<root>/MNIST/raw`` or ``<root>/FashionMNIST/raw``."""
+def torchvision_dataset_class(dataset: str) -> type[datasets.MNIST]:
+    """torchvision's ``MNIST`` or ``FashionMNIST`` class (imports torchvision on first use)."""
     _check_dataset(dataset)
-    return root / DATASETS[dataset].__name__ / "raw"
+    from torchvision import datasets
+
+    return getattr(datasets, DATASETS[dataset])
+
+
+def raw_folder(dataset: str, root: Path) -> Path:
+    """Where the four files live: ``<root>/MNIST/raw`` or ``<root>/FashionMNIST/raw``."""
+    _check_dataset(dataset)
+    return root / DATASETS[dataset] / "raw"
 
 
 def missing_files(dataset: str, root: Path) -> list[str]:
@@ -106,7 +122,7 @@ def _download(dataset: str, root: Path) -> None:
     target_raw.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
     try:
-        DATASETS[dataset](scratch, train=True, download=True)
+        torchvision_dataset_class(dataset)(scratch, train=True, download=True)
         for name in RAW_FILES:
             os.replace(raw_folder(dataset, scratch) / name, target_raw / name)
     finally:
@@ -116,12 +132,12 @@ def _download(dataset: str, root: Path) -> None:
 def _not_found_message(dataset: str, root: Path, reason: str) -> str:
     folder = raw_folder(dataset, root)
     return (
-        f"{DATASETS[dataset].__name__} is not on disk and could not be downloaded ({reason}).\n"
+        f"{DATASETS[dataset]} is not on disk and could not be downloaded ({reason}).\n"
         f"  Looked in: {folder}\n"
         f"  Expected the four files: {', '.join(RAW_FILES)}\n"
         f"  Fix: go online and run again (torchvision downloads about 12 MB once), or copy the "
         f"four files into that folder, or set {DATA_ENV} to a folder that holds "
-        f"{DATASETS[dataset].__name__}/raw/ with them, e.g. export {DATA_ENV}=/path/to/data"
+        f"{DATASETS[dataset]}/raw/ with them, e.g. export {DATA_ENV}=/path/to/data"
     )
 
 
@@ -157,9 +173,52 @@ def ensure_files(dataset: str = "mnist", root: str | os.PathLike | None = None,
 def load_torchvision(dataset: str = "mnist", train: bool = True,
                      root: str | os.PathLike | None = None,
                      transform=None) -> datasets.MNIST:
-    """The torchvision dataset (``MNIST`` or ``FashionMNIST``), downloading only if files are missing."""
+    """The torchvision dataset (``MNIST`` or ``FashionMNIST``); downloads only missing files."""
     found_root = ensure_files(dataset, root)
-    return DATASETS[dataset](found_root, train=train, transform=transform, download=False)
+    return torchvision_dataset_class(dataset)(found_root, train=train, transform=transform,
+                                              download=False)
+
+
+IDX_TYPES = {0x08: torch.uint8}  # the IDX data types MNIST uses: unsigned bytes
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """The array in an IDX file (MNIST's format): a big-endian header, then the raw values.
+
+    The header is two zero bytes, a type code (0x08: unsigned byte), the number of dimensions,
+    then each dimension as a 4-byte big-endian integer. A file that is too short or too long for
+    its header raises a ``ValueError`` that names it.
+    """
+    path = Path(path)
+    content = path.read_bytes()
+    if len(content) < 4 or content[:2] != b"\0\0" or content[2] not in IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (its first bytes are "
+                         f"{content[:4].hex() or 'missing'}): replace it with the original file")
+    ndim = content[3]
+    header = 4 + 4 * ndim
+    if len(content) < header:
+        raise ValueError(f"{path} is cut short inside its header: replace it with the original")
+    shape = [int.from_bytes(content[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    expected = header + math.prod(shape)
+    if len(content) != expected:
+        raise ValueError(f"{path} holds {len(content):,} bytes, but its header announces shape "
+                         f"{tuple(shape)} ({expected:,} bytes): the file is damaged or cut "
+                         f"short; delete it (a download fetches it again) or copy the original")
+    values = torch.frombuffer(bytearray(content[header:]), dtype=IDX_TYPES[content[2]])
+    return values.reshape(shape)
+
+
+def read_raw_split(dataset: str, train: bool, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images (N, 28, 28) uint8, labels (N,) int64)`` straight from the raw IDX files."""
+    folder = raw_folder(dataset, root)
+    prefix = "train" if train else "t10k"
+    images = read_idx(folder / f"{prefix}-images-idx3-ubyte")
+    labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte").long()
+    if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
+        raise ValueError(f"the {prefix} files in {folder} do not match: images of shape "
+                         f"{tuple(images.shape)}, labels of shape {tuple(labels.shape)}; "
+                         f"replace them with the original files")
+    return images, labels
 
 
 def quick_mode() -> bool:
@@ -216,8 +275,7 @@ def load_split(dataset: str = "mnist", train: bool = True,
                root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                quick: bool | None = None) -> TensorSplit:
     """A whole split as one normalised tensor on ``device``; the quick subset in quick mode."""
-    source = load_torchvision(dataset, train, root)
-    images, labels = source.data, source.targets
+    images, labels = read_raw_split(dataset, train, ensure_files(dataset, root))
     subset = _quick_indices(labels, train, quick)
     if subset is not None:
         images, labels = images[subset], labels[subset]
@@ -226,7 +284,8 @@ def load_split(dataset: str = "mnist", train: bool = True,
 
 
 def batches(split: TensorSplit, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-            generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            generator: torch.Generator | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(images, labels)`` batches sliced from the tensors, no per-sample work."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
@@ -248,6 +307,8 @@ def batch_count(n: int, batch_size: int, drop_last: bool = False) -> int:
 
 def blog_transform(dataset: str = "mnist") -> transforms.Compose:
     """The blog post's per-image pipeline: PIL image -> ``ToTensor`` -> ``Normalize``."""
+    from torchvision import transforms
+
     mean, std = NORMALIZATION[dataset]
     return transforms.Compose([transforms.ToTensor(), transforms.Normalize((mean,), (std,))])
 

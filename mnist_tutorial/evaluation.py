@@ -1,4 +1,4 @@
-"""Beyond one accuracy number: every prediction, the confusion matrix, and the digits the model gets wrong."""
+"""Beyond one accuracy number: every prediction, the confusion matrix, the digits it gets wrong."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from mnist_tutorial.data import TensorSplit, batches
 @torch.no_grad()
 def predict(model: nn.Module, split: TensorSplit,
             batch_size: int = 1_000) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(predictions, probabilities)`` on the CPU: the argmax class (N,) and the softmax (N, classes).
+    """``(predictions, probabilities)`` on the CPU: argmax class (N,) and softmax (N, classes).
 
     The model runs in evaluation mode on its own device; its train/eval mode is restored afterwards.
     """
@@ -47,7 +47,8 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor,
     labels, predictions = labels.cpu().long(), predictions.cpu().long()
     for name, values in (("labels", labels), ("predictions", predictions)):
         if len(values) and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"{name} must lie in 0..{num_classes - 1} for num_classes={num_classes}, "
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1} for "
+                             f"num_classes={num_classes}, "
                              f"got values from {int(values.min())} to {int(values.max())}")
     pairs = labels * num_classes + predictions
     return torch.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
@@ -56,7 +57,8 @@ def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor,
 def per_class_accuracy(matrix: torch.Tensor) -> torch.Tensor:
     """Percent of each true class predicted correctly: diagonal / row sum (NaN for an empty row)."""
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"matrix must be a square confusion matrix, got shape {tuple(matrix.shape)}")
+        raise ValueError(f"matrix must be a square confusion matrix, "
+                         f"got shape {tuple(matrix.shape)}")
     matrix = matrix.double()
     return 100 * matrix.diagonal() / matrix.sum(dim=1)
 

@@ -9,7 +9,7 @@ POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
 class BlogNet(nn.Module):
-    """The blog post's ``Net``: two conv -> max-pool -> ReLU rounds, then two fully connected layers.
+    """The blog post's ``Net``: two conv -> max-pool -> ReLU rounds, then two linear layers.
 
     Shapes for one 1x28x28 digit (batch dimension left out):
 
@@ -53,7 +53,7 @@ class BlogNet(nn.Module):
 
 
 class ImprovedNet(nn.Module):
-    """The blog post's design made wider, with optional BatchNorm and dropout: one knob per experiment.
+    """The blog post's design made wider, with optional BatchNorm and dropout: a knob per step.
 
     Same plan as ``BlogNet``: two rounds of 5x5 convolution -> 2x2 max-pool -> ReLU, then two
     fully connected layers. The knobs:

@@ -92,7 +92,7 @@ def _mnist_splits() -> tuple[TensorSplit, TensorSplit]:
 
 
 def _short(path: Path) -> str:
-    """``path`` relative to the repository root when it lies inside it (shorter, and no user names)."""
+    """``path`` relative to the repository root when it lies inside it (short, no user names)."""
     root = repository_root()
     try:
         return str(path.resolve().relative_to(root)) if root else str(path)
@@ -102,7 +102,8 @@ def _short(path: Path) -> str:
 
 def load_or_train_blog_net(path: str | os.PathLike | None = None,
                            data: Callable[[], tuple[TensorSplit, TensorSplit]] | None = None,
-                           epochs: int | None = None, log: Callable[[str], None] = print) -> nn.Module:
+                           epochs: int | None = None,
+                           log: Callable[[str], None] = print) -> nn.Module:
     """Notebook 05's trained BlogNet from its checkpoint; trained here and saved when it is missing.
 
     ``data`` returns ``(train, test)`` splits (default: MNIST via ``load_split``). ``epochs``
@@ -122,7 +123,8 @@ def load_or_train_blog_net(path: str | os.PathLike | None = None,
             return model
         log(f"{shown} was trained in quick mode: training the full model again.")
     else:
-        log(f"No checkpoint at {shown} (notebook 05 saves one): training BlogNet for {epochs} epochs now.")
+        log(f"No checkpoint at {shown} (notebook 05 saves one): training BlogNet for {epochs} "
+            f"epochs now.")
     train, test = (data or _mnist_splits)()
     recipe = RECIPES["blog"]
     seed_everything(1)

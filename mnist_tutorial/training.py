@@ -1,4 +1,4 @@
-"""Training and evaluation: the blog post's loop, a history to plot, and checkpoints that resume exactly."""
+"""Training and evaluation: the blog post's loop, a history to plot, checkpoints that resume."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def choose_device(preference: str = "auto") -> torch.device:
     available = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
     if not available[preference]():
         raise ValueError(f"device {preference!r} was asked for but is not available here: "
-                         f"use --device auto or cpu (on Colab: Runtime -> Change runtime type -> GPU)")
+                         f"use --device auto or cpu "
+                         f"(on Colab: Runtime -> Change runtime type -> GPU)")
     return torch.device(preference)
 
 
@@ -182,7 +183,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
 def load_checkpoint(path: str | os.PathLike, model: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None,
                     scheduler: Scheduler | None = None) -> dict:
-    """Load a checkpoint into ``model`` (and optimizer, scheduler); returns epoch, history, metadata."""
+    """Load a checkpoint into ``model`` (and optimizer, scheduler): its epoch, history, metadata."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: train with --save {path} first")
@@ -209,7 +210,8 @@ def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
         optimizer: torch.optim.Optimizer, epochs: int = 10, batch_size: int = 64, seed: int = 1,
         eval_batch_size: int = 1_000, log_interval: int = 300,
         log: Callable[[str], None] | None = None,
-        checkpoint_path: str | os.PathLike | None = None, resume_from: str | os.PathLike | None = None,
+        checkpoint_path: str | os.PathLike | None = None,
+        resume_from: str | os.PathLike | None = None,
         metadata: dict | None = None, memory_format: torch.memory_format = torch.contiguous_format,
         on_epoch_end: Callable[[int, History], None] | None = None,
         scheduler: Scheduler | None = None, augment: Augment | None = None) -> History:

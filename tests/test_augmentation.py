@@ -43,7 +43,8 @@ def test_translate_by_zero_is_the_identity_and_keeps_channels_last():
 def test_translate_matches_a_padded_crop_with_functional_pad():
     images = torch.randn(2, 2, 8, 8)
     down, right = -1, 3
-    by_hand = F.pad(images, (3, 3, 3, 3), value=0.5)[:, :, 3 - down:3 - down + 8, 3 - right:3 - right + 8]
+    padded = F.pad(images, (3, 3, 3, 3), value=0.5)
+    by_hand = padded[:, :, 3 - down:3 - down + 8, 3 - right:3 - right + 8]
     out = translate(images, torch.tensor([[down, right], [down, right]]), fill=0.5)
     assert torch.equal(out, by_hand)
 
@@ -80,7 +81,8 @@ def test_affine_quarter_turn_equals_rot90():
 def test_affine_zoom_by_two_magnifies_the_centre():
     images = torch.zeros(1, 1, 8, 8)
     images[0, 0, 3:5, 3:5] = 1.0  # a 2x2 square in the middle
-    zoomed = affine(images, affine_matrices(torch.zeros(1), torch.full((1,), 2.0), torch.zeros(1, 2)))
+    matrices = affine_matrices(torch.zeros(1), torch.full((1,), 2.0), torch.zeros(1, 2))
+    zoomed = affine(images, matrices)
     # the square is now about 4x4 pixels: its mass grows four-fold, its centre stays put
     assert zoomed.sum().item() == pytest.approx(4 * images.sum().item(), rel=0.01)
     assert zoomed[0, 0, 3:5, 3:5].min().item() == pytest.approx(1.0)

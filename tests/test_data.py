@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -134,4 +137,57 @@ def test_fashion_mnist_through_the_same_api(tmp_path, monkeypatch):
     assert not list(data.raw_folder("fashion", tmp_path).glob(".*"))  # no temporary files left
     images = data.load_torchvision("fashion", train=True, root=tmp_path).data
     mean, std = data.compute_mean_std(images)
-    assert (round(mean, 3), round(std, 3)) == tuple(round(v, 3) for v in data.NORMALIZATION["fashion"])
+    expected = tuple(round(v, 3) for v in data.NORMALIZATION["fashion"])
+    assert (round(mean, 3), round(std, 3)) == expected
+
+
+def write_idx(path, array: torch.Tensor) -> None:
+    """An IDX file of unsigned bytes written by hand: 0, 0, type 0x08, ndim, big-endian sizes."""
+    header = bytes([0, 0, 0x08, array.dim()])
+    header += b"".join(size.to_bytes(4, "big") for size in array.shape)
+    path.write_bytes(header + array.to(torch.uint8).numpy().tobytes())
+
+
+def test_read_idx_reads_what_was_written(tmp_path):
+    images = torch.randint(0, 256, (3, 4, 5), dtype=torch.uint8)
+    write_idx(tmp_path / "images", images)
+    assert torch.equal(data.read_idx(tmp_path / "images"), images)
+
+
+def test_read_raw_split_matches_torchvision(mnist_root):
+    images, labels = data.read_raw_split("mnist", False, mnist_root)
+    reference = data.load_torchvision("mnist", train=False, root=mnist_root)
+    assert torch.equal(images, reference.data) and torch.equal(labels, reference.targets)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda content: content[:-100], "holds .* bytes, but its header announces shape"),
+    (lambda content: content[:6], "cut short inside its header"),
+    (lambda content: bytes(range(16)), "is not an IDX file of unsigned bytes"),
+    (lambda content: b"", "first bytes are missing"),
+])
+def test_damaged_idx_files_get_an_error_that_names_them(tmp_path, damage, message):
+    path = tmp_path / "t10k-images-idx3-ubyte"
+    write_idx(path, torch.zeros(2, 28, 28))
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=message) as caught:
+        data.read_idx(path)
+    assert str(path) in str(caught.value)
+
+
+def test_images_and_labels_of_different_lengths_are_refused(tmp_path):
+    folder = data.raw_folder("mnist", tmp_path)
+    folder.mkdir(parents=True)
+    write_idx(folder / "t10k-images-idx3-ubyte", torch.zeros(3, 28, 28))
+    write_idx(folder / "t10k-labels-idx1-ubyte", torch.zeros(2))
+    with pytest.raises(ValueError, match="do not match"):
+        data.read_raw_split("mnist", False, tmp_path)
+
+
+def test_the_fast_path_does_not_import_torchvision(mnist_root):
+    code = ("import sys; from mnist_tutorial.data import load_split; "
+            f"load_split('mnist', train=False, root={str(mnist_root)!r}); "
+            "print('torchvision' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

@@ -29,7 +29,8 @@ def test_confusion_matrix_matches_brute_force_counts(case):
     labels = torch.tensor([t for t, _ in pairs], dtype=torch.long)
     predictions = torch.tensor([p for _, p in pairs], dtype=torch.long)
     matrix = confusion_matrix(labels, predictions, num_classes)
-    expected = [[sum(1 for t, p in pairs if (t, p) == (row, column)) for column in range(num_classes)]
+    expected = [[sum(1 for t, p in pairs if (t, p) == (row, column))
+                 for column in range(num_classes)]
                 for row in range(num_classes)]
     assert matrix.tolist() == expected
     assert matrix.sum() == len(pairs)

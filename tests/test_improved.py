@@ -173,7 +173,7 @@ def test_train_epoch_steps_the_scheduler_and_augments_every_batch():
 
 
 @pytest.mark.parametrize("augment", [RandomShift(2), RandomAffine()])
-def test_resume_with_schedule_dropout_and_augmentation_ends_with_the_same_weights(tmp_path, augment):
+def test_resume_with_schedule_dropout_and_augmentation_gives_the_same_weights(tmp_path, augment):
     train, test = toy_split(128, seed=0), toy_split(32, seed=1)
     settings = dict(batch_size=32, seed=3, augment=augment, memory_format=torch.channels_last)
 

@@ -138,7 +138,8 @@ def test_resume_ends_with_the_same_weights(tmp_path, layout):
 
     first, first_optimizer = make_model_and_optimizer()
     first = first.to(memory_format=layout)
-    fit(first, train, test, first_optimizer, epochs=2, checkpoint_path=tmp_path / "c.pt", **settings)
+    fit(first, train, test, first_optimizer, epochs=2, checkpoint_path=tmp_path / "c.pt",
+        **settings)
     second, second_optimizer = make_model_and_optimizer(seed=99)  # different start: all must load
     second = second.to(memory_format=layout)
     resumed = fit(second, train, test, second_optimizer, epochs=3, resume_from=tmp_path / "c.pt",
