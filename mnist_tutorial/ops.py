@@ -1,6 +1,7 @@
 """Convolution, padding and pooling written from scratch, checked against ``torch.nn.functional``.
 
-Every function takes the same arguments as its PyTorch twin and gives the same numbers:
+Every function takes the same arguments and dtypes as its PyTorch twin and gives the same numbers;
+what PyTorch refuses (bool or mixed dtypes, say), they refuse too, saying how to fix it:
 
 - ``conv2d_loops``: the convolution as plain loops, the version to read first;
 - ``conv2d``: the same result from a matrix product (im2col), fast enough to train with;
@@ -12,7 +13,9 @@ is, never flipped. Images are (N, C, H, W) batches or single (C, H, W) images.
 
 from __future__ import annotations
 
+import functools
 import operator
+from collections.abc import Callable
 
 import torch
 
@@ -69,8 +72,33 @@ def conv_output_size(n: int, kernel: int, padding: int = 0, stride: int = 1) -> 
     return _output_size(n, kernel, padding, stride)
 
 
+INTEGERS = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
+FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# the dtypes each op accepts: those its torch.nn.functional twin accepts on the CPU
+DTYPES = {"conv2d": (*FLOATS, *INTEGERS, torch.complex32, torch.complex64, torch.complex128),
+          "max_pool2d": (*FLOATS, *INTEGERS), "avg_pool2d": (*FLOATS, torch.int64)}
+
+
+def _check_tensor(op: str, value: object, name: str) -> None:
+    """``value`` must be a tensor; a numpy array or a list is a TypeError saying how to convert."""
+    if not isinstance(value, torch.Tensor):
+        kind = type(value).__qualname__
+        if type(value).__module__ != "builtins":
+            kind = f"{type(value).__module__}.{kind}"
+        raise TypeError(f"{op} expected a torch.Tensor as {name}, got {kind}: convert with "
+                        f"torch.as_tensor({name})")
+
+
+def _check_dtype(op: str, twin: str, x: torch.Tensor) -> None:
+    """``x.dtype`` must be one that ``F.<twin>`` accepts; anything else is a TypeError."""
+    if x.dtype not in DTYPES[twin]:
+        raise TypeError(f"{op} does not work on {x.dtype} tensors, and neither does F.{twin}: "
+                        f"convert the input first, e.g. x.float()")
+
+
 def _check_input(op: str, x: torch.Tensor) -> None:
-    """The input must be a batch (N, C, H, W) or one image (C, H, W)."""
+    """The input must be a tensor, a batch (N, C, H, W) or one image (C, H, W)."""
+    _check_tensor(op, x, "x")
     if x.dim() not in (3, 4):
         hint = " (for one matrix, add the channel axis: x[None])" if x.dim() == 2 else ""
         raise ValueError(f"{op} expects an input of shape (N, C, H, W) or (C, H, W), got "
@@ -94,8 +122,12 @@ def _check_window(op: str, x: torch.Tensor, kernel: IntOrPair, stride: IntOrPair
 
 def _check_conv(op: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                 stride: IntOrPair, padding: IntOrPair):
-    """``_check_window`` plus the kernel's rules: its shape, its channels, the bias' shape."""
+    """``_check_window`` plus the kernel's rules: its shape, its channels, the bias' shape, and
+    one dtype for all (as ``F.conv2d``, which refuses bool and mixed dtypes)."""
     _check_input(op, x)
+    _check_tensor(op, weight, "weight")
+    if bias is not None:
+        _check_tensor(op, bias, "bias")
     if weight.dim() != 4:
         hint = (" (for one 2-d kernel, add the two channel axes: weight[None, None])"
                 if weight.dim() == 2 else "")
@@ -105,6 +137,15 @@ def _check_conv(op: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
         raise ValueError(f"the input has {x.shape[-3]} channels but the kernel has "
                          f"{weight.shape[1]}: a kernel must have as many channels as its input "
                          f"(weight.shape[1] == x.shape[-3])")
+    if len(weight) == 0:
+        raise ValueError(f"the weight holds no kernels, shape {tuple(weight.shape)}: {op} needs at "
+                         f"least one kernel (weight.shape[0] >= 1), as F.conv2d does")
+    _check_dtype(op, "conv2d", x)
+    for name, tensor in (("weight", weight), ("bias", bias)):
+        if tensor is not None and tensor.dtype != x.dtype:
+            raise TypeError(f"{op}: x is {x.dtype} but {name} is {tensor.dtype}: the input, weight "
+                            f"and bias must have one dtype (F.conv2d refuses mixed dtypes too); "
+                            f"convert with {name}.to(x.dtype)")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
         raise ValueError(f"bias must have one value per output channel, shape "
                          f"({weight.shape[0]},), got shape {tuple(bias.shape)}")
@@ -113,6 +154,7 @@ def _check_conv(op: str, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
 
 def pad2d(x: torch.Tensor, padding: IntOrPair, value: float = 0.0) -> torch.Tensor:
     """Add ``padding`` rows above and below and columns left and right, filled with ``value``."""
+    _check_tensor("pad2d", x, "x")
     if x.dim() < 2:
         raise ValueError(f"pad2d pads the last two dimensions (height, width), so the input "
                          f"needs at least 2 dimensions, got shape {tuple(x.shape)}")
@@ -125,6 +167,20 @@ def pad2d(x: torch.Tensor, padding: IntOrPair, value: float = 0.0) -> torch.Tens
     return padded
 
 
+def _complex32_in_complex64(conv: Callable) -> Callable:
+    """``conv`` on complex32 too, as F.conv2d: computed in complex64 and rounded back, since
+    PyTorch has no complex32 sums on the CPU."""
+    @functools.wraps(conv)
+    def wrapper(x, weight, bias=None, stride=1, padding=0):
+        tensors = (x, weight) if bias is None else (x, weight, bias)
+        if not all(isinstance(t, torch.Tensor) and t.dtype == torch.complex32 for t in tensors):
+            return conv(x, weight, bias, stride, padding)
+        x, weight, bias = (None if t is None else t.to(torch.complex64) for t in (x, weight, bias))
+        return conv(x, weight, bias, stride, padding).to(torch.complex32)
+    return wrapper
+
+
+@_complex32_in_complex64
 def conv2d_loops(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
                  stride: IntOrPair = 1, padding: IntOrPair = 0) -> torch.Tensor:
     """Cross-correlation with plain loops: one window, one kernel, one output number at a time."""
@@ -167,6 +223,7 @@ def _windows(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
 COLUMNS_PER_PRODUCT = 1 << 20
 
 
+@_complex32_in_complex64
 def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
            stride: IntOrPair = 1, padding: IntOrPair = 0) -> torch.Tensor:
     """Cross-correlation as a matrix product: every window becomes one column (im2col)."""
@@ -194,6 +251,7 @@ def _check_pool(op: str, x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrP
     size, padding is at most half the kernel, so every window overlaps the input."""
     checked = _check_window(op, x, kernel_size, kernel_size if stride is None else stride,
                             padding)
+    _check_dtype(op, op, x)
     kernel, padding = checked[2], checked[4]
     if any(2 * p > k for k, p in zip(kernel, padding)):
         raise ValueError(f"{op}: padding {padding} is more than half the kernel size {kernel}: "
@@ -203,19 +261,25 @@ def _check_pool(op: str, x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrP
 
 def max_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                padding: IntOrPair = 0) -> torch.Tensor:
-    """The largest value in each window; padding is -inf, so it is never picked."""
+    """The largest value in each window; padding is the lowest value (-inf, or the integer type's
+    minimum), so it never wins."""
     x, unbatched, kernel, stride, padding, out = _check_pool(
         "max_pool2d", x, kernel_size, stride, padding)
-    windows = _windows(x, kernel, stride, padding, out, fill=float("-inf"))
+    lowest = float("-inf") if x.is_floating_point() else torch.iinfo(x.dtype).min
+    windows = _windows(x, kernel, stride, padding, out, fill=lowest)
     result = windows.amax(dim=(-2, -1))
     return result[0] if unbatched else result
 
 
 def avg_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
                padding: IntOrPair = 0) -> torch.Tensor:
-    """The mean of each window; padded zeros count (PyTorch's ``count_include_pad=True``)."""
+    """The mean of each window; padded zeros count (PyTorch's ``count_include_pad=True``); on
+    int64, as PyTorch, the sum divided by the window size rounded toward zero."""
     x, unbatched, kernel, stride, padding, out = _check_pool(
         "avg_pool2d", x, kernel_size, stride, padding)
     windows = _windows(x, kernel, stride, padding, out)
-    result = windows.mean(dim=(-2, -1))
+    if x.is_floating_point():
+        result = windows.mean(dim=(-2, -1))
+    else:
+        result = windows.sum(dim=(-2, -1)).div(kernel[0] * kernel[1], rounding_mode="trunc")
     return result[0] if unbatched else result

@@ -1,13 +1,22 @@
 """The from-scratch ops against torch.nn.functional: random cases (hypothesis), worked examples
 done by hand, and every bad input."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_tutorial.ops import avg_pool2d, conv2d, conv2d_loops, conv_output_size, max_pool2d, pad2d
+from mnist_tutorial.ops import (
+    INTEGERS,
+    avg_pool2d,
+    conv2d,
+    conv2d_loops,
+    conv_output_size,
+    max_pool2d,
+    pad2d,
+)
 
 FAST = settings(max_examples=80, deadline=None)
 SLOW = settings(max_examples=40, deadline=None)  # conv2d_loops: one Python step per output number
@@ -168,6 +177,154 @@ def test_conv2d_and_pools_take_any_memory_layout(layout):
     torch.testing.assert_close(conv2d(x, weight), F.conv2d(x, weight))
     assert torch.equal(max_pool2d(x, 2), F.max_pool2d(x, 2))
     torch.testing.assert_close(avg_pool2d(x, 3, 2, 1), F.avg_pool2d(x, 3, 2, 1))
+
+
+# --- every dtype, as torch.nn.functional --------------------------------------------------------
+
+DTYPE_NAMES = ["bool", "uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64",
+               "float16", "bfloat16", "float32", "float64", "complex32", "complex64", "complex128",
+               "float8_e4m3fn", "float8_e5m2"]
+ALL_DTYPES = [getattr(torch, name) for name in DTYPE_NAMES if hasattr(torch, name)]
+TWINS = {"conv2d": (conv2d, F.conv2d), "conv2d_loops": (conv2d_loops, F.conv2d),
+         "max_pool2d": (max_pool2d, F.max_pool2d), "avg_pool2d": (avg_pool2d, F.avg_pool2d)}
+
+
+def small_integers(seed: int, *shape: int, dtype: torch.dtype) -> torch.Tensor:
+    """Whole numbers in [-3, 3] ([0, 3] for unsigned types, 1j + 2 times them for complex ones)."""
+    values = torch.randint(-3, 4, shape, generator=torch.Generator().manual_seed(seed))
+    if dtype == torch.bool or not dtype.is_signed:
+        values = values.abs()
+    return (values * (1 + 2j) if dtype.is_complex else values).to(dtype)
+
+
+def as_integers(x: torch.Tensor, dtype: torch.dtype, scale: float) -> torch.Tensor:
+    """A float tensor of hypothesis' cases as whole numbers of ``dtype``, never below its range."""
+    x = x.mul(scale).round()
+    return (x if dtype.is_signed else x.abs()).to(dtype)
+
+
+@pytest.mark.filterwarnings("ignore:ComplexHalf support is experimental")
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
+@pytest.mark.parametrize("op", TWINS)
+def test_every_dtype_as_pytorch(op, dtype):
+    ours, theirs = TWINS[op]
+    x = small_integers(0, 2, 3, 6, 7, dtype=dtype)
+    if op.startswith("conv"):
+        args = (x, small_integers(1, 4, 3, 3, 2, dtype=dtype), small_integers(2, 4, dtype=dtype))
+    else:
+        args = (x, 3)
+    try:
+        expected = theirs(*args, stride=2, padding=1)
+    except (RuntimeError, NotImplementedError):  # PyTorch refuses this dtype: so do we, clearly
+        with pytest.raises(TypeError, match=rf"{op} does not work on {dtype} tensors, and "
+                                            r"neither does F\.\w+: convert the input first"):
+            ours(*args, stride=2, padding=1)
+        return
+    torch.testing.assert_close(ours(*args, stride=2, padding=1), expected)  # same dtype, too
+
+
+@FAST
+@given(pool_cases(), st.sampled_from(INTEGERS))
+def test_max_pool2d_on_integers_matches_pytorch(case, dtype):
+    x, kernel, stride, padding = case
+    x = as_integers(x, dtype, 40)
+    assert torch.equal(max_pool2d(x, kernel, stride, padding),
+                       F.max_pool2d(x, kernel, stride, padding))
+
+
+@FAST
+@given(pool_cases())
+def test_avg_pool2d_on_int64_matches_pytorch(case):
+    x, kernel, stride, padding = case
+    x = as_integers(x, torch.int64, 40)
+    assert torch.equal(avg_pool2d(x, kernel, stride, padding),
+                       F.avg_pool2d(x, kernel, stride, padding))
+
+
+@SLOW
+@pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+@given(case=conv_cases(max_size=6), dtype=st.sampled_from(INTEGERS))
+def test_convs_on_integers_match_pytorch(conv, case, dtype):
+    x, weight, bias, stride, padding = (None if t is None else as_integers(t, dtype, 2)
+                                        if isinstance(t, torch.Tensor) else t for t in case)
+    # int8 and uint8 sums may wrap around; they wrap the same way as PyTorch's
+    assert torch.equal(conv(x, weight, bias, stride, padding),
+                       F.conv2d(x, weight, bias, stride, padding))
+
+
+def test_integer_pooling_by_hand():
+    x = torch.full((1, 3, 3), -100, dtype=torch.int8)
+    assert torch.equal(max_pool2d(x, 3, 2, padding=1), x[:, :2, :2])  # padding is -128: never wins
+    assert torch.equal(max_pool2d(x.abs().to(torch.uint8), 3, 2, padding=1),
+                       torch.full((1, 2, 2), 100, dtype=torch.uint8))
+    # windows (pad, -7), (-7, 0), (0, 5), (5, pad): the sums divided by 2, rounded toward zero
+    row = torch.tensor([[[-7, 0, 5]]])
+    assert torch.equal(avg_pool2d(row, (1, 2), 1, (0, 1)), torch.tensor([[[-3, -3, 2, 2]]]))
+
+
+@pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+@pytest.mark.parametrize("dtypes", [(torch.float32, torch.float64, None),
+                                    (torch.int64, torch.int32, None),
+                                    (torch.float32, torch.int64, None),
+                                    (torch.float32, torch.float32, torch.float64),
+                                    (torch.int64, torch.int64, torch.float32)], ids=str)
+def test_mixed_dtypes_refused_as_pytorch(conv, dtypes):
+    x, weight = torch.ones(1, 4, 4, dtype=dtypes[0]), torch.ones(1, 1, 2, 2, dtype=dtypes[1])
+    bias = None if dtypes[2] is None else torch.ones(1, dtype=dtypes[2])
+    with pytest.raises(RuntimeError):
+        F.conv2d(x, weight, bias)
+    name = "weight" if dtypes[1] != dtypes[0] else "bias"
+    with pytest.raises(TypeError, match=rf"{conv.__name__}: x is {dtypes[0]} but {name} is "
+                                        rf"\S+: the input, weight and bias must have one dtype "
+                                        rf"\(F\.conv2d refuses mixed dtypes too\); convert with "
+                                        rf"{name}\.to\(x\.dtype\)"):
+        conv(x, weight, bias)
+
+
+@pytest.mark.parametrize("dtypes", [(torch.bool, torch.bool), (torch.bool, torch.float32),
+                                    (torch.float32, torch.bool)], ids=str)
+def test_both_convs_refuse_bool_with_the_same_message(dtypes):
+    x, weight = torch.ones(1, 4, 4, dtype=dtypes[0]), torch.ones(1, 1, 2, 2, dtype=dtypes[1])
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        F.conv2d(x, weight)
+    messages = []
+    for conv in (conv2d, conv2d_loops):
+        with pytest.raises(TypeError) as error:
+            conv(x, weight)
+        messages.append(str(error.value).replace("conv2d_loops", "conv2d"))
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize("conv", [conv2d, conv2d_loops])
+def test_zero_kernels_refused_as_pytorch(conv):
+    x, weight = torch.ones(1, 1, 4, 4), torch.ones(0, 1, 2, 2)
+    with pytest.raises(RuntimeError, match="expected weight to be at least 1 at dimension 0"):
+        F.conv2d(x, weight)
+    with pytest.raises(ValueError, match=r"the weight holds no kernels, shape \(0, 1, 2, 2\): "
+                                         rf"{conv.__name__} needs at least one kernel"):
+        conv(x, weight, torch.ones(0))
+
+
+@pytest.mark.parametrize("call, name, kind", [
+    (lambda: conv2d(np.ones((1, 4, 4)), torch.ones(1, 1, 2, 2)), "x", "numpy.ndarray"),
+    (lambda: conv2d_loops(torch.ones(1, 4, 4), [[[[1.0]]]]), "weight", "list"),
+    (lambda: conv2d(torch.ones(1, 4, 4), torch.ones(1, 1, 2, 2), np.zeros(1)), "bias",
+     "numpy.ndarray"),
+    (lambda: max_pool2d(np.ones((1, 4, 4)), 2), "x", "numpy.ndarray"),
+    (lambda: avg_pool2d([[[1.0, 2.0]]], 1), "x", "list"),
+    (lambda: pad2d(np.ones((2, 2)), 1), "x", "numpy.ndarray"),
+])
+def test_non_tensors_are_a_type_error_that_says_how_to_convert(call, name, kind):
+    with pytest.raises(TypeError, match=rf"expected a torch\.Tensor as {name}, got {kind}: "
+                                        rf"convert with torch\.as_tensor\({name}\)"):
+        call()
+
+
+def test_pytorch_refuses_numpy_arrays_too():
+    with pytest.raises(TypeError):
+        F.conv2d(np.ones((1, 4, 4)), torch.ones(1, 1, 2, 2))
+    with pytest.raises(TypeError):
+        F.max_pool2d(np.ones((1, 4, 4)), 2)
 
 
 # --- worked examples, by hand ---------------------------------------------------------------------
