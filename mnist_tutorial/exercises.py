@@ -1,13 +1,19 @@
 """Checkers for the notebooks' exercises: run a learner's function on tricky cases, compare with
 ``torch.nn.functional`` and say, case by case, what passed and what to look at when it did not.
 
-A checker never crashes on a learner's mistake: an exception, a wrong type or a wrong shape is
-reported as a failed case. When the learner's answer equals what a common mistake gives (a flipped
-kernel, a forgotten bias, an ignored stride, zero padding in max pooling...), the message names it.
+A checker never crashes on a learner's mistake: an exception (even ``exit()``), an endless loop
+(stopped after a time limit), a wrong type, shape or kind of tensor (complex, sparse, meta) is
+reported as a failed case; only KeyboardInterrupt, the notebook's stop button, gets through.
+When the learner's answer equals what a common mistake gives (a flipped kernel, a forgotten bias,
+an ignored stride, zero padding in max pooling...), the message names it.
 """
 
 from __future__ import annotations
 
+import math
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -18,6 +24,7 @@ import torch.nn.functional as F
 TOLERANCE = 1e-4  # absolute and relative: float32 sums of a few dozen products agree this closely
 SHOW_VALUES = 16  # a failed case prints both answers when they are this small
 VALUE_HINT = "work out one output number by hand and compare it with the expected one"
+TIME_LIMIT = 5.0  # seconds per case: far more than any answer needs, only an endless loop hits it
 
 
 class CaseResult(NamedTuple):
@@ -100,15 +107,80 @@ def _call_text(case: _Case) -> str:
     return f"fn({', '.join(names)})"
 
 
-def _judge(fn: Callable, case: _Case) -> CaseResult:
-    """Run one case; any failure becomes a message, never an exception."""
+class _TimeUp(BaseException):
+    """The time limit's alarm; not an Exception, so a learner's ``except Exception`` lets it by."""
+
+
+def _time_limited(call: Callable[[], CaseResult], seconds: float | None) -> CaseResult:
+    """``call()``, stopped by _TimeUp after ``seconds`` where a SIGALRM timer can do it (Linux and
+    macOS, main thread); the previous SIGALRM handler and timer are restored."""
+    if (seconds is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGALRM) is None):  # None: set outside Python, unrestorable
+        return call()
+    fired = False
+
+    def alarm(signum, frame) -> None:
+        nonlocal fired
+        if not fired:  # once, and never after the call
+            fired = True
+            raise _TimeUp
+
+    start, (delay, interval) = time.monotonic(), signal.getitimer(signal.ITIMER_REAL)
+    previous_handler = signal.signal(signal.SIGALRM, alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return call()
+        finally:
+            fired = True  # should the alarm come just before this line, the restore still runs
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if delay:
+            signal.setitimer(signal.ITIMER_REAL, max(delay - (time.monotonic() - start), 1e-6),
+                             interval)
+
+
+def _text(error: BaseException) -> str:
+    """``Name: message`` of an exception, or just its name when its message cannot be printed."""
+    try:
+        return f"{type(error).__name__}: {error}"
+    except Exception:
+        return type(error).__name__
+
+
+def _judge(fn: Callable, case: _Case, time_limit: float | None) -> CaseResult:
+    """Run one case; whatever the learner's function does becomes a message, never an exception."""
+    try:
+        return _time_limited(lambda: _run(fn, case), time_limit)
+    except KeyboardInterrupt:
+        raise
+    except _TimeUp:
+        return CaseResult(case.name, False, f"{_call_text(case)} did not finish within "
+                                            f"{time_limit:g} s\nHint: is there a loop that never "
+                                            f"ends, e.g. a while loop whose condition stays true?")
+    except BaseException as error:  # reading the result failed, e.g. a tensor without values
+        return CaseResult(case.name, False, f"the checker could not read what {_call_text(case)} "
+                                            f"returned ({_text(error)}): return an ordinary "
+                                            f"torch.Tensor of numbers")
+
+
+def _run(fn: Callable, case: _Case) -> CaseResult:
+    """Call the learner's function on one case and judge its answer."""
     try:
         got = fn(*case.args, **case.kwargs)
+    except (KeyboardInterrupt, _TimeUp):
+        raise
     except NotImplementedError:
         return CaseResult(case.name, False, "not done yet: the function still raises "
                                             "NotImplementedError")
-    except Exception as error:  # the learner's bug is the report, not a crash
-        message = f"{_call_text(case)} raised {type(error).__name__}: {error}"
+    except SystemExit:
+        return CaseResult(case.name, False, f"{_call_text(case)}: your function called "
+                                            f"exit()/raised SystemExit, which stops Python: "
+                                            f"return the result instead")
+    except BaseException as error:  # the learner's bug is the report, not a crash
+        message = f"{_call_text(case)} raised {_text(error)}"
         if isinstance(error, TypeError) and "unexpected keyword" in str(error):
             message += "\nHint: give your function that parameter, with PyTorch's default."
         return CaseResult(case.name, False, message)
@@ -116,6 +188,9 @@ def _judge(fn: Callable, case: _Case) -> CaseResult:
         return CaseResult(case.name, False, f"returned an object of type {type(got).__name__}, "
                                             f"expected a torch.Tensor of shape "
                                             f"{_shape(case.expected)}")
+    problem = _unusable(got)
+    if problem:
+        return CaseResult(case.name, False, f"{_call_text(case)} returned {problem}")
     got = got.detach().cpu()
     hint = next((hint for hint, wrong in case.mistakes if _same(got, wrong)), "")
     if got.shape != case.expected.shape:
@@ -134,10 +209,28 @@ def _judge(fn: Callable, case: _Case) -> CaseResult:
     return CaseResult(case.name, False, message)
 
 
-def _check(title: str, fn: Callable, cases: list[_Case]) -> CheckReport:
+def _unusable(got: torch.Tensor) -> str:
+    """What makes ``got`` no answer whatever its numbers (sparse, meta, complex), or ""."""
+    if got.layout != torch.strided:
+        return (f"a tensor with layout {got.layout}: return an ordinary (dense) tensor, e.g. "
+                f"with .to_dense()")
+    if got.is_meta:
+        return ("a meta tensor, which has a shape but no values: compute the numbers on the "
+                "CPU (look for device='meta' or .to('meta') in your code)")
+    if got.is_complex():
+        return (f"complex numbers ({got.dtype}): the answer is real; look for a j (as in 5j) or "
+                f"a complex tensor in your code")
+    return ""
+
+
+def _check(title: str, fn: Callable, cases: list[_Case], time_limit: float | None) -> CheckReport:
     if not callable(fn):
         raise ValueError(f"pass your function itself (e.g. check(my_function)), got {fn!r}")
-    return CheckReport(title, tuple(_judge(fn, case) for case in cases))
+    if time_limit is not None and not (isinstance(time_limit, (int, float))
+                                       and 0 < time_limit < math.inf):
+        raise ValueError(f"time_limit must be a positive number of seconds per case, or None for "
+                         f"no limit, got {time_limit!r}")
+    return CheckReport(title, tuple(_judge(fn, case, time_limit) for case in cases))
 
 
 def _numbers(generator: torch.Generator, *shape: int, low: int = -3, high: int = 4) -> torch.Tensor:
@@ -182,8 +275,9 @@ def _swap(value: int | tuple[int, int]) -> int | tuple[int, int]:
     return value[::-1] if isinstance(value, tuple) else value
 
 
-def check_conv2d(fn: Callable) -> CheckReport:
-    """Check ``fn(x, weight, bias=None, stride=1, padding=0)`` against ``F.conv2d`` on 9 cases."""
+def check_conv2d(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> CheckReport:
+    """Check ``fn(x, weight, bias=None, stride=1, padding=0)`` against ``F.conv2d`` on 9 cases,
+    each stopped after ``time_limit`` seconds (None: no limit)."""
     g = torch.Generator().manual_seed(0)
     cases = [
         _conv_case("worked example: 3x3 input, 2x2 kernel",
@@ -204,7 +298,7 @@ def check_conv2d(fn: Callable) -> CheckReport:
         _conv_case("one image without a batch axis: (C, H, W)",
                    _numbers(g, 2, 5, 5), _numbers(g, 3, 2, 3, 3)),
     ]
-    return _check("check_conv2d", fn, cases)
+    return _check("check_conv2d", fn, cases, time_limit)
 
 
 POOL_SHAPE_HINT = ("along each axis the output size is (size + 2 * padding - kernel) // stride + 1,"
@@ -248,9 +342,11 @@ def _pool_case(kind: str, name: str, x: torch.Tensor, kernel_size, **kwargs) -> 
     return _Case(name, (x, kernel_size), kwargs, expected, mistakes, POOL_SHAPE_HINT)
 
 
-def check_pool2d(fn: Callable, kind: str = "max") -> CheckReport:
+def check_pool2d(fn: Callable, kind: str = "max", *,
+                 time_limit: float | None = TIME_LIMIT) -> CheckReport:
     """Check ``fn(x, kernel_size, stride=None, padding=0)`` against ``F.max_pool2d`` or
-    ``F.avg_pool2d`` (``kind="max"`` or ``"avg"``) on 8 cases."""
+    ``F.avg_pool2d`` (``kind="max"`` or ``"avg"``) on 8 cases, each stopped after ``time_limit``
+    seconds (None: no limit)."""
     if kind not in POOLS:
         raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
     g = torch.Generator().manual_seed(1)
@@ -270,4 +366,4 @@ def check_pool2d(fn: Callable, kind: str = "max") -> CheckReport:
                    padding=(1, 1)),
         _pool_case(kind, "one image without a batch axis: (C, H, W)", _numbers(g, 3, 4, 4), 2),
     ]
-    return _check(f"check_pool2d (kind={kind!r})", fn, cases)
+    return _check(f"check_pool2d (kind={kind!r})", fn, cases, time_limit)

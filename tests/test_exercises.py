@@ -1,6 +1,11 @@
 """The exercise checkers: right answers pass, each common mistake fails with its hint, and a
 learner's crash is reported, never raised."""
 
+import signal
+import sys
+import threading
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -150,3 +155,164 @@ def test_checker_arguments():
         check_pool2d(ops.max_pool2d, "min")
     with pytest.raises(ValueError, match="pass your function itself"):
         check_conv2d(ops.conv2d(torch.zeros(1, 2, 2), torch.zeros(1, 1, 1, 1)))
+
+
+# --- answers that must not break the checker ------------------------------------------------------
+
+def conv_answer(change):
+    """A conv2d answer: the right one, passed through ``change``."""
+    def learner(x, weight, bias=None, stride=1, padding=0):
+        return change(F.conv2d(x, weight, bias, stride, padding))
+    return learner
+
+
+@pytest.mark.parametrize("stop", [lambda: exit(), lambda: sys.exit(3)], ids=["exit()", "sys.exit"])
+def test_calling_exit_is_a_failed_case(stop):
+    def learner(x, weight, bias=None, stride=1, padding=0):
+        stop()
+
+    report = check_conv2d(learner)
+    assert not report.passed and len(report.failed) == 9
+    assert report[3].message == ("fn(x, weight, stride=2): your function called exit()/raised "
+                                 "SystemExit, which stops Python: return the result instead")
+
+
+def test_keyboard_interrupt_stops_the_checker():
+    def interrupted(x, kernel_size, stride=None, padding=0):
+        raise KeyboardInterrupt
+
+    handler = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(KeyboardInterrupt):
+        check_pool2d(interrupted)
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_other_base_exceptions_and_unprintable_errors_are_failed_cases():
+    class Stop(BaseException):
+        pass
+
+    class Unprintable(Exception):
+        def __str__(self):
+            raise ValueError("no message")
+
+    def stops(x, kernel_size, stride=None, padding=0):
+        raise Stop("not an Exception")
+
+    report = check_pool2d(stops)
+    assert report[0].message == "fn(x, 2) raised Stop: not an Exception"
+
+    def unprintable(x, kernel_size, stride=None, padding=0):
+        raise Unprintable
+
+    report = check_pool2d(unprintable)
+    assert report[0].message == "fn(x, 2) raised Unprintable"
+    assert "FAIL" in str(report)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda out: out + 5j, "returned complex numbers (torch.complex64): the answer is real; look "
+                           "for a j (as in 5j)"),
+    (lambda out: out.to(torch.complex64), "returned complex numbers"),
+    (lambda out: out.to_sparse(), "returned a tensor with layout torch.sparse_coo: return an "
+                                  "ordinary (dense) tensor, e.g. with .to_dense()"),
+    (lambda out: out.to("meta"), "returned a meta tensor, which has a shape but no values"),
+    (lambda out: torch.empty(out.shape, device="meta"), "returned a meta tensor"),
+], ids=["plus 5j", "complex", "sparse", "meta", "empty meta"])
+def test_complex_sparse_and_meta_answers_fail_every_case(change, message):
+    report = check_conv2d(conv_answer(change))
+    assert not report.passed and len(report.failed) == 9
+    assert all(message in result.message for result in report), str(report)
+    assert str(report).startswith("check_conv2d: 0 of 9 cases passed")
+
+
+def test_right_pool_answer_plus_5j_fails():
+    report = check_pool2d(lambda x, k, stride=None, padding=0: F.max_pool2d(x, k, stride,
+                                                                           padding) + 5j)
+    assert not report.passed and len(report.failed) == 8
+    assert "returned complex numbers" in report[0].message
+
+
+class Unreadable(torch.Tensor):
+    """A tensor whose every use fails."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        raise RuntimeError("no values here")
+
+
+def test_unreadable_tensor_is_a_failed_case():
+    report = check_conv2d(conv_answer(lambda out: torch.Tensor._make_subclass(Unreadable, out)))
+    assert not report.passed and len(report.failed) == 9
+    assert report[0].message == ("the checker could not read what fn(x, weight) returned "
+                                 "(RuntimeError: no values here): return an ordinary torch.Tensor "
+                                 "of numbers")
+    assert "FAIL  worked example" in str(report)
+
+
+def test_endless_loop_is_stopped_by_the_time_limit():
+    def loops_on_stride_2(x, weight, bias=None, stride=1, padding=0):
+        while stride == 2:
+            pass
+        return F.conv2d(x, weight, bias, stride, padding)
+
+    handler = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    failed = hints(check_conv2d(loops_on_stride_2, time_limit=0.5))
+    assert time.monotonic() - start < 5
+    assert failed == {"stride 2": "fn(x, weight, stride=2) did not finish within 0.5 s\nHint: is "
+                                  "there a loop that never ends, e.g. a while loop whose "
+                                  "condition stays true?"}
+    assert signal.getsignal(signal.SIGALRM) is handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_endless_loop_that_catches_exception_is_stopped_too():
+    def stubborn(x, kernel_size, stride=None, padding=0):
+        while True:
+            try:
+                time.sleep(1)
+            except Exception:
+                pass
+
+    report = check_pool2d(stubborn, time_limit=0.2)
+    assert len(report.failed) == 8 and "did not finish within 0.2 s" in report[0].message
+
+
+def test_time_limit_restores_the_previous_alarm_handler_and_timer():
+    alarms = []
+
+    def previous(signum, frame):
+        alarms.append(signum)
+
+    old = signal.signal(signal.SIGALRM, previous)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 100.0)
+        assert check_pool2d(F.max_pool2d, time_limit=1.0).passed
+        assert signal.getsignal(signal.SIGALRM) is previous
+        assert 90.0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100.0
+        assert not alarms
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_no_time_limit_outside_the_main_thread():
+    def slow_on_stride_2(x, weight, bias=None, stride=1, padding=0):
+        if stride == 2:
+            time.sleep(0.3)
+        return F.conv2d(x, weight, bias, stride, padding)
+
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(
+        check_conv2d(slow_on_stride_2, time_limit=0.1)))
+    thread.start()
+    thread.join()
+    assert reports[0].passed  # no SIGALRM there: the slow case runs to its end
+    assert check_conv2d(slow_on_stride_2, time_limit=0.1).failed[0].name == "stride 2"
+
+
+@pytest.mark.parametrize("time_limit", [0, -1.0, "5", float("inf"), float("nan")])
+def test_time_limit_must_be_a_positive_number(time_limit):
+    with pytest.raises(ValueError, match="time_limit must be a positive number of seconds"):
+        check_pool2d(F.max_pool2d, time_limit=time_limit)
