@@ -3,23 +3,59 @@
 With no options it reproduces the blog post's run (``--model blog``); ``--model improved`` (and
 ``fast``, ``residual``) use the recipes notebook 07 arrives at (``mnist_tutorial.recipes``).
 ``--epochs``, ``--batch-size`` and ``--lr`` override them.
+
+Every failure the user can fix ends in one ``error:`` line (no traceback) and its own exit status
+(see ``EXIT_CODES``); only a bug in the course shows a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-import torch
-
-from mnist_tutorial.data import DATASETS, DataNotFoundError, batch_count, load_split, quick_mode
+from mnist_tutorial.data import (
+    DATASETS,
+    DamagedDataError,
+    DataNotFoundError,
+    batch_count,
+    load_split,
+    quick_mode,
+)
 from mnist_tutorial.models import MODELS, build_model
 from mnist_tutorial.recipes import RECIPES, Recipe, build_training, preferred_memory_format
-from mnist_tutorial.training import DEVICES, choose_device, fit, seed_everything
+from mnist_tutorial.training import (
+    DEVICES,
+    CheckpointError,
+    CheckpointWriteError,
+    check_writable,
+    choose_device,
+    fit,
+    read_checkpoint,
+    seed_everything,
+)
+
+EXIT_CODES = {
+    0: "trained (or the checkpoint already holds every epoch asked for)",
+    1: "a bug in the course: please report the traceback",
+    2: "bad options, or settings that differ from the checkpoint's",
+    3: "the data is missing or damaged",
+    4: "the checkpoint to resume is missing, damaged or of another model",
+    5: "a checkpoint cannot be written (read-only folder, a folder as the path, full disk)",
+    130: "interrupted (Ctrl-C); the message says how to resume",
+}
+# the settings a checkpoint records and a resumed run must keep (or change with --allow-changes)
+RESUMED_SETTINGS = ("model", "dataset", "quick", "seed", "optimizer", "lr", "momentum",
+                    "weight_decay", "batch_size", "augment")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class SettingsError(ValueError):
+    """Options that cannot work together, or that differ from the checkpoint being resumed."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows each option's default, except where it is None (the help text says what happens)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
@@ -36,9 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mnist_tutorial",
                                      description="Train the course's CNNs on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True)
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
     train = commands.add_parser("train", help="train a model and report its test accuracy",
-                                formatter_class=HelpFormatter)
-    train.add_argument("--model", choices=sorted(MODELS), default="blog")
+                                formatter_class=HelpFormatter,
+                                epilog=f"exit status:\n{codes}")
+    train.add_argument("--model", choices=sorted(MODELS), default=None,
+                       help="default: blog (or the checkpoint's, with --resume)")
     train.add_argument("--epochs", type=int, default=None,
                        help=f"default: {recipe_defaults('epochs')}")
     train.add_argument("--batch-size", type=int, default=None,
@@ -50,85 +89,169 @@ def build_parser() -> argparse.ArgumentParser:
                        help="SGD momentum, blog model only; default: 0.5")
     train.add_argument("--data", metavar="DIR", default=None,
                        help="data root (default: $MNIST_TUTORIAL_DATA, else data/)")
-    train.add_argument("--dataset", choices=sorted(DATASETS), default="mnist")
+    train.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                       help="default: mnist (or the checkpoint's, with --resume)")
     train.add_argument("--device", choices=DEVICES, default="auto")
-    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--seed", type=int, default=None,
+                       help="random seed; default: 1 (or the checkpoint's, with --resume)")
     train.add_argument("--save", metavar="PATH", default=None,
                        help="write a checkpoint here after every epoch")
     train.add_argument("--resume", metavar="PATH", default=None,
-                       help="continue from this checkpoint (and keep saving to it unless --save)")
+                       help="continue from this checkpoint with its settings (and keep saving "
+                            "to it unless --save)")
+    train.add_argument("--allow-changes", action="store_true",
+                       help="resume even where the options differ from the checkpoint's "
+                            "settings; needs --save to a new file, so the original is kept")
     return parser
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Refuse numbers that cannot train: below 1, not positive, NaN or infinite."""
+    for name in ("epochs", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise SettingsError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise SettingsError(f"--lr must be a positive number, got {args.lr}")
+    if args.momentum is not None and not (math.isfinite(args.momentum)
+                                          and 0 <= args.momentum < 1):
+        raise SettingsError(f"--momentum must lie in [0, 1), got {args.momentum}")
 
 
 def resolve_recipe(args: argparse.Namespace) -> Recipe:
     """The model's recipe with the numbers given on the command line put in."""
-    recipe = RECIPES[args.model]
+    model = args.model or "blog"
+    recipe = RECIPES[model]
     if args.momentum is not None and recipe.optimizer != "sgd":
-        raise ValueError(f"--momentum applies to SGD (the blog model); {args.model} trains with "
-                         f"{recipe.optimizer}: leave --momentum out")
+        raise SettingsError(f"--momentum applies to SGD (the blog model); {model} trains with "
+                            f"{recipe.optimizer}: leave --momentum out")
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "momentum": args.momentum}
-    return Recipe(**{**vars(recipe), **{k: v for k, v in given.items() if v is not None}})
+    return replace(recipe, **{k: v for k, v in given.items() if v is not None})
 
 
-def check_resume_epochs(path: str, epochs: int) -> None:
-    """A one-cycle schedule is planned for a fixed length: resuming must keep the saved --epochs."""
-    if not Path(path).is_file():
-        return  # load_checkpoint says what is missing
-    saved = torch.load(path, map_location="cpu", weights_only=True)["metadata"].get("epochs")
-    if saved is not None and saved != epochs:
-        raise ValueError(f"{path} was trained with a one-cycle schedule planned for {saved} "
-                         f"epochs: resume it with --epochs {saved}, not {epochs}")
+def run_settings(args: argparse.Namespace, recipe: Recipe) -> dict:
+    """Everything a checkpoint records about this run (see ``RESUMED_SETTINGS``)."""
+    return {"model": args.model or "blog", "dataset": args.dataset or "mnist",
+            "quick": quick_mode(), "seed": 1 if args.seed is None else args.seed,
+            "optimizer": recipe.optimizer, "lr": recipe.lr, "momentum": recipe.momentum,
+            "weight_decay": recipe.weight_decay, "batch_size": recipe.batch_size,
+            "augment": recipe.augment}
+
+
+def adopt_checkpoint_settings(args: argparse.Namespace, saved: dict) -> None:
+    """Options left out take the checkpoint's values, so ``--resume PATH`` alone continues."""
+    if saved.get("model") is not None and saved["model"] not in MODELS:
+        raise CheckpointError(f"{args.resume} holds a model called {saved['model']!r}, which "
+                              f"this version of the course does not have (it has "
+                              f"{', '.join(sorted(MODELS))}): train it again")
+    for name in ("model", "dataset", "seed"):
+        if getattr(args, name) is None and saved.get(name) is not None:
+            setattr(args, name, saved[name])
+    if args.model != saved.get("model", args.model):
+        return  # another model: its own recipe, and the differences are reported
+    for name in ("batch_size", "lr"):
+        if getattr(args, name) is None and saved.get(name) is not None:
+            setattr(args, name, saved[name])
+    if args.momentum is None and saved.get("optimizer") == "sgd" and "momentum" in saved:
+        args.momentum = saved["momentum"]
+    if args.epochs is None and saved.get("optimizer") == "adamw" and "epochs" in saved:
+        args.epochs = saved["epochs"]  # a one-cycle schedule is planned for its length
+
+
+def differences(saved: dict, settings: dict, epochs: int) -> list[str]:
+    """``name: saved -> now`` for every recorded setting this run would change."""
+    changed = [f"{name}: {saved[name]!r} in the checkpoint, {settings[name]!r} now"
+               for name in RESUMED_SETTINGS if name in saved and saved[name] != settings[name]]
+    if settings["optimizer"] == "adamw" and saved.get("epochs") not in (None, epochs):
+        changed.append(f"epochs: {saved['epochs']!r} in the checkpoint (the length its "
+                       f"one-cycle schedule is planned for), {epochs!r} now")
+    return changed
 
 
 def train_command(args: argparse.Namespace) -> str:
-    """Run the ``train`` command; returns the final ``test accuracy: ...`` line."""
-    for name in ("epochs", "batch_size"):
-        if getattr(args, name) is None:
-            continue
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
-                             f"got {getattr(args, name)}")
-    if args.lr is not None and args.lr <= 0:
-        raise ValueError(f"--lr must be positive, got {args.lr}")
+    """Run the ``train`` command; returns the final line to print."""
+    check_numbers(args)
+    saved, done = {}, 0
+    if args.resume:
+        checkpoint = read_checkpoint(args.resume)
+        saved, done = checkpoint["metadata"], checkpoint["epoch"]
+        adopt_checkpoint_settings(args, saved)
     recipe = resolve_recipe(args)
-    if args.resume and recipe.optimizer == "adamw":
-        check_resume_epochs(args.resume, recipe.epochs)
+    settings = run_settings(args, recipe)
+    destination = args.save or args.resume
+    if args.resume:
+        changed = differences(saved, settings, recipe.epochs)
+        if changed and not args.allow_changes:
+            raise SettingsError(
+                f"{args.resume} was trained with other settings:\n  " + "\n  ".join(changed)
+                + "\n  Leave these options out to continue as it was trained, or add "
+                  "--allow-changes --save NEW.pt to train a changed copy")
+        if changed and (args.save is None or Path(args.save).resolve()
+                        == Path(args.resume).resolve()):
+            raise SettingsError(f"--allow-changes needs --save to a new file: the changed run "
+                                f"must not replace {args.resume}")
+        if done >= recipe.epochs:
+            return (f"nothing to do: {args.resume} already holds {done} epochs (asked for "
+                    f"{recipe.epochs}); ask for more with --epochs")
+    if destination:
+        check_writable(destination)
     device = choose_device(args.device)
-    print(f"device: {device}; dataset: {args.dataset}{' (quick subset)' if quick_mode() else ''}")
-    if args.model != "blog":
+    print(f"device: {device}; dataset: {settings['dataset']}"
+          f"{' (quick subset)' if settings['quick'] else ''}")
+    if settings["model"] != "blog":
         print(f"recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
               f"with a one-cycle schedule peaking at lr {recipe.lr:g}, weight decay "
               f"{recipe.weight_decay:g}, augmentation {'on' if recipe.augment else 'off'}")
-    train = load_split(args.dataset, train=True, root=args.data)
-    test = load_split(args.dataset, train=False, root=args.data)
-    seed_everything(args.seed)
-    model = build_model(args.model).to(device)
+    train = load_split(settings["dataset"], train=True, root=args.data)
+    test = load_split(settings["dataset"], train=False, root=args.data)
+    seed_everything(settings["seed"])
     memory_format = preferred_memory_format(device)
-    model = model.to(memory_format=memory_format)
-    optimizer, scheduler, augment = build_training(
-        recipe, model, recipe.epochs * batch_count(len(train), recipe.batch_size), args.dataset)
-    metadata = {"model": args.model, "dataset": args.dataset, "batch_size": recipe.batch_size,
-                "lr": recipe.lr, "momentum": recipe.momentum}
+    model = build_model(settings["model"]).to(device, memory_format=memory_format)
+    steps = recipe.epochs * batch_count(len(train), recipe.batch_size)
+    optimizer, scheduler, augment = build_training(recipe, model, steps, settings["dataset"])
     history = fit(model, train, test, optimizer, epochs=recipe.epochs,
-                  batch_size=recipe.batch_size, seed=args.seed, log=print,
-                  checkpoint_path=args.save or args.resume, resume_from=args.resume,
-                  metadata=metadata, memory_format=memory_format, scheduler=scheduler,
-                  augment=augment)
-    if not history.test_accuracy:
-        raise ValueError(f"nothing to do: the checkpoint already holds {recipe.epochs} epochs; "
-                         f"ask for more with --epochs")
+                  batch_size=recipe.batch_size, seed=settings["seed"], log=print,
+                  checkpoint_path=destination, resume_from=args.resume, metadata=settings,
+                  memory_format=memory_format, scheduler=scheduler, augment=augment)
     accuracy = history.test_accuracy[-1]
     correct = round(accuracy * len(test) / 100)
     return f"test accuracy: {accuracy:.2f}% ({correct}/{len(test)})"
 
 
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves behind, and the command that continues from it."""
+    destination = args.save or args.resume
+    if destination is None or not Path(destination).is_file():
+        return ("interrupted before any checkpoint was saved; add --save PATH to be able to "
+                "resume next time")
+    try:
+        epoch = read_checkpoint(destination)["epoch"]
+    except CheckpointError:
+        return f"interrupted; {destination} cannot be read, so start again"
+    data = f" --data {args.data}" if args.data else ""
+    return (f"interrupted; the last checkpoint is {destination} (epoch {epoch}). Continue with:\n"
+            f"  python -m mnist_tutorial train --resume {destination}{data}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; errors the user can fix are printed plainly, with exit status 2."""
+    """Entry point: the command's result, or one ``error:`` line and an exit status."""
     args = build_parser().parse_args(argv)
     try:
         print(train_command(args))
-    except (DataNotFoundError, FileNotFoundError, ValueError) as error:
+    except KeyboardInterrupt:
+        print(interrupted_message(args), file=sys.stderr)
+        return 130
+    except (DataNotFoundError, DamagedDataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 4
+    except CheckpointWriteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 5
+    except ValueError as error:  # SettingsError, and a device asked for but not there
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,10 @@ post's pipeline): importing it costs seconds, and the fast way does not need it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
+import io
 import math
 import os
 import shutil
@@ -48,8 +51,36 @@ QUICK_PER_CLASS = {"train": 200, "test": 100}
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+# MD5 of each original file, uncompressed, as published with the data sets: a file that differs
+# is damaged (cut short by an interrupted copy, or not the original at all)
+RAW_MD5 = {
+    "mnist": {
+        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+    },
+    "fashion": {
+        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
+    },
+}
+# the same sizes for both data sets: a 16-byte header and 60,000 or 10,000 images of 28x28,
+# or an 8-byte header and one byte per label
+RAW_SIZES = {"train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+             "train-labels-idx1-ubyte": 8 + 60_000,
+             "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+             "t10k-labels-idx1-ubyte": 8 + 10_000}
+
+
 class DataNotFoundError(FileNotFoundError):
     """The data set's files are not on disk and could not be fetched."""
+
+
+class DamagedDataError(ValueError):
+    """A data file is on disk but is not the original (cut short, or other bytes)."""
 
 
 def _check_dataset(dataset: str) -> None:
@@ -115,18 +146,69 @@ def _extract_debian_fashion(target_raw: Path) -> None:
 def _download(dataset: str, root: Path) -> None:
     """Download with torchvision into a scratch folder, then move the finished files in place.
 
-    A download that fails half-way leaves only the scratch folder, which is removed, so a later
-    run never mistakes a partial file for data.
+    A download that fails half-way leaves nothing behind: the scratch folder is removed, and so
+    is every folder this call created, so a later run never mistakes a partial file for data and
+    a mistyped data folder is not left behind as an empty tree.
     """
     target_raw = raw_folder(dataset, root)
-    target_raw.mkdir(parents=True, exist_ok=True)
+    created = [folder for folder in (target_raw, *target_raw.parents) if not folder.exists()]
+    root.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(dir=root, prefix=".download-"))
     try:
-        torchvision_dataset_class(dataset)(scratch, train=True, download=True)
+        with contextlib.redirect_stdout(io.StringIO()):  # torchvision prints every URL it tries
+            torchvision_dataset_class(dataset)(scratch, train=True, download=True)
+        target_raw.mkdir(parents=True, exist_ok=True)
         for name in RAW_FILES:
             os.replace(raw_folder(dataset, scratch) / name, target_raw / name)
-    finally:
+    except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
+        for folder in created:  # deepest first; only folders that are still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _reason(error: BaseException) -> str:
+    """The first and the last line of an error: what failed, and the underlying cause."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[0].rstrip(':')}: {lines[-1]}"
+
+
+def _damaged(path: Path, what: str) -> DamagedDataError:
+    return DamagedDataError(
+        f"{path} is damaged: {what}.\n"
+        f"  Fix: delete it and run again online (torchvision downloads the original once), or "
+        f"replace it with the original file")
+
+
+_VERIFIED: dict[tuple[str, int, int], bool] = {}  # (path, size, mtime) of files already checked
+
+
+def verify_raw_files(dataset: str, root: Path) -> None:
+    """Check each of the four files: its size, its IDX header and its MD5 against the original.
+
+    Raises ``DamagedDataError`` naming the first bad file and how to fix it. A file that passed
+    is not hashed again while its size and modification time stay the same.
+    """
+    folder = raw_folder(dataset, root)
+    for name in RAW_FILES:
+        path = folder / name
+        status = path.stat()
+        key = (str(path.resolve()), status.st_size, status.st_mtime_ns)
+        if key in _VERIFIED:
+            continue
+        if status.st_size != RAW_SIZES[name]:
+            raise _damaged(path, f"it holds {status.st_size:,} bytes, the original "
+                                 f"{RAW_SIZES[name]:,}")
+        with open(path, "rb") as file:
+            content = file.read()
+        _idx_shape(content, path)
+        if hashlib.md5(content).hexdigest() != RAW_MD5[dataset][name]:
+            raise _damaged(path, "its bytes differ from the original's (MD5 checksum)")
+        _VERIFIED[key] = True
 
 
 def _not_found_message(dataset: str, root: Path, reason: str) -> str:
@@ -152,11 +234,13 @@ def ensure_files(dataset: str = "mnist", root: str | os.PathLike | None = None,
     _check_dataset(dataset)
     root = data_root(root)
     if not missing_files(dataset, root):
+        verify_raw_files(dataset, root)
         return root
     if dataset == "fashion" and all((DEBIAN_FASHION_DIR / f"{n}.gz").is_file() for n in RAW_FILES):
         target = root if _writable(root) else default_data_root()
         if missing_files(dataset, target):
             _extract_debian_fashion(raw_folder(dataset, target))
+        verify_raw_files(dataset, target)
         return target
     if not download:
         raise DataNotFoundError(_not_found_message(dataset, root, "download=False"))
@@ -165,8 +249,8 @@ def ensure_files(dataset: str = "mnist", root: str | os.PathLike | None = None,
     try:
         _download(dataset, root)
     except Exception as error:  # torchvision raises RuntimeError or URLError, sockets OSError
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise DataNotFoundError(_not_found_message(dataset, root, reason)) from error
+        raise DataNotFoundError(_not_found_message(dataset, root, _reason(error))) from error
+    verify_raw_files(dataset, root)
     return root
 
 
@@ -187,25 +271,30 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
 
     The header is two zero bytes, a type code (0x08: unsigned byte), the number of dimensions,
     then each dimension as a 4-byte big-endian integer. A file that is too short or too long for
-    its header raises a ``ValueError`` that names it.
+    its header raises a ``DamagedDataError`` that names it.
     """
     path = Path(path)
     content = path.read_bytes()
+    shape = _idx_shape(content, path)
+    values = torch.frombuffer(bytearray(content[4 + 4 * len(shape):]), dtype=IDX_TYPES[content[2]])
+    return values.reshape(shape)
+
+
+def _idx_shape(content: bytes, path: Path) -> list[int]:
+    """The shape an IDX file's header announces; ``DamagedDataError`` if the bytes do not fit."""
     if len(content) < 4 or content[:2] != b"\0\0" or content[2] not in IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes (its first bytes are "
-                         f"{content[:4].hex() or 'missing'}): replace it with the original file")
+        raise _damaged(path, f"it is not an IDX file of unsigned bytes (its first bytes are "
+                             f"{content[:4].hex() or 'missing'})")
     ndim = content[3]
     header = 4 + 4 * ndim
     if len(content) < header:
-        raise ValueError(f"{path} is cut short inside its header: replace it with the original")
+        raise _damaged(path, "it is cut short inside its header")
     shape = [int.from_bytes(content[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
     expected = header + math.prod(shape)
     if len(content) != expected:
-        raise ValueError(f"{path} holds {len(content):,} bytes, but its header announces shape "
-                         f"{tuple(shape)} ({expected:,} bytes): the file is damaged or cut "
-                         f"short; delete it (a download fetches it again) or copy the original")
-    values = torch.frombuffer(bytearray(content[header:]), dtype=IDX_TYPES[content[2]])
-    return values.reshape(shape)
+        raise _damaged(path, f"it holds {len(content):,} bytes, but its header announces shape "
+                             f"{tuple(shape)} ({expected:,} bytes)")
+    return shape
 
 
 def read_raw_split(dataset: str, train: bool, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -215,9 +304,9 @@ def read_raw_split(dataset: str, train: bool, root: Path) -> tuple[torch.Tensor,
     images = read_idx(folder / f"{prefix}-images-idx3-ubyte")
     labels = read_idx(folder / f"{prefix}-labels-idx1-ubyte").long()
     if images.dim() != 3 or labels.dim() != 1 or len(images) != len(labels):
-        raise ValueError(f"the {prefix} files in {folder} do not match: images of shape "
-                         f"{tuple(images.shape)}, labels of shape {tuple(labels.shape)}; "
-                         f"replace them with the original files")
+        raise DamagedDataError(f"the {prefix} files in {folder} do not match: images of shape "
+                               f"{tuple(images.shape)}, labels of shape {tuple(labels.shape)}; "
+                               f"replace them with the original files")
     return images, labels
 
 

@@ -191,3 +191,48 @@ def test_the_fast_path_does_not_import_torchvision(mnist_root):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def copy_of_mnist(source_root, target_root, damage=None, name="t10k-images-idx3-ubyte"):
+    """A data root whose files link to the real ones, except ``name``, copied and damaged."""
+    folder = data.raw_folder("mnist", target_root)
+    folder.mkdir(parents=True)
+    for raw in data.RAW_FILES:
+        original = data.raw_folder("mnist", source_root) / raw
+        if raw == name and damage is not None:
+            (folder / raw).write_bytes(damage(original.read_bytes()))
+        else:
+            (folder / raw).symlink_to(original)
+    return target_root
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda content: content[:1000], "holds 1,000 bytes, the original 7,840,016"),
+    (lambda content: bytes(16), "holds 16 bytes"),
+    (lambda content: content[:-1] + bytes([content[-1] ^ 1]), "differ from the original's"),
+    (lambda content: bytes(len(content)), "not an IDX file of unsigned bytes"),
+])
+def test_a_damaged_data_file_is_named_with_the_fix(mnist_root, tmp_path, damage, message):
+    root = copy_of_mnist(mnist_root, tmp_path, damage)
+    with pytest.raises(data.DamagedDataError, match=message) as caught:
+        data.load_split("mnist", train=False, root=root)
+    text = str(caught.value)
+    assert str(data.raw_folder("mnist", root) / "t10k-images-idx3-ubyte") in text
+    assert "delete it and run again online" in text
+
+
+def test_the_original_files_pass_and_are_hashed_once(mnist_root, tmp_path, monkeypatch):
+    root = copy_of_mnist(mnist_root, tmp_path)
+    data.verify_raw_files("mnist", root)
+    hashed = []
+    monkeypatch.setattr(data.hashlib, "md5", lambda content: hashed.append(1))
+    data.verify_raw_files("mnist", root)
+    assert hashed == []  # size and modification time unchanged: no second hash
+
+
+def test_a_failed_download_leaves_no_folders_and_keeps_the_cause(tmp_path, no_network):
+    mistyped = tmp_path / "dta"
+    with pytest.raises(data.DataNotFoundError, match="network disabled for this test"):
+        data.ensure_files("mnist", mistyped)
+    assert not mistyped.exists()
+    assert list(tmp_path.iterdir()) == []
