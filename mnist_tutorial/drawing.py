@@ -3,13 +3,15 @@
 MNIST's digits were not photographed at 28x28. NIST's black-and-white scans were cropped to the
 ink, scaled to fit a 20x20 box (keeping the aspect ratio; the scaling's antialiasing made the grey
 edges), and pasted into a 28x28 field so that their centre of mass sits at the centre. A digit you
-draw must go through the same steps, or the network sees something unlike anything it was trained on.
+draw must go through the same steps, or the network sees something unlike anything it was trained
+on.
 """
 
 from __future__ import annotations
 
 import io
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -21,7 +23,8 @@ from torch import nn
 
 from mnist_tutorial.activations import layer_names, layer_outputs
 from mnist_tutorial.data import NORMALIZATION
-from mnist_tutorial.plotting import as_numpy, plot_maps_and_prediction, show_figures
+from mnist_tutorial.plotting import MapsAndPrediction, as_numpy, maps_and_prediction_size
+from mnist_tutorial.widget import InteractiveFigure, setting
 
 MNIST_SIZE = 28
 BOX_SIZE = 20  # the longer side of every MNIST digit's bounding box
@@ -38,14 +41,23 @@ class EmptyImageError(ValueError):
 
 
 def as_float_image(image) -> torch.Tensor:
-    """A 2-D float32 tensor in [0, 1] from a numpy array or tensor: uint8 (0-255), bool or float in [0, 1]."""
-    array = image.detach().cpu() if isinstance(image, torch.Tensor) else torch.as_tensor(np.array(image))
+    """A 2-D float32 tensor in [0, 1] from an array or tensor: uint8 (0-255), bool or [0, 1] floats.
+
+    This checks a drawing or photo (the digit pad's input), unlike ``widget.as_image_tensor``,
+    which turns any numbers into the widgets' float images.
+    """
+    if isinstance(image, torch.Tensor):
+        array = image.detach().cpu()
+    else:
+        array = torch.as_tensor(np.array(image))
     if array.ndim != 2:
         hint = " (one channel: pass image[0])" if array.ndim == 3 and array.shape[0] == 1 else ""
-        raise ValueError(f"expected a 2-D grey image (height, width), got shape {tuple(array.shape)}"
-                         f"{hint}; convert a colour image to grey first, e.g. PIL's .convert('L')")
+        raise ValueError(f"expected a 2-D grey image (height, width), got shape "
+                         f"{tuple(array.shape)}{hint}; convert a colour image to grey first, e.g. "
+                         f"PIL's .convert('L')")
     if array.numel() == 0:
-        raise ValueError(f"the image is empty (shape {tuple(array.shape)}): it needs at least one pixel")
+        raise ValueError(f"the image is empty (shape {tuple(array.shape)}): it needs at least one "
+                         f"pixel")
     if array.dtype == torch.uint8:
         return array.float() / 255
     if array.dtype == torch.bool:
@@ -55,11 +67,13 @@ def as_float_image(image) -> torch.Tensor:
                          f".astype(np.uint8), or pass floats in [0, 1]")
     array = array.float()
     if not torch.isfinite(array).all():
-        raise ValueError("the image contains NaN or infinite values: every pixel must be a number in [0, 1]")
+        raise ValueError("the image contains NaN or infinite values: every pixel must be a number "
+                         "in [0, 1]")
     low, high = array.min().item(), array.max().item()
     if low < 0 or high > 1:
-        raise ValueError(f"float images must lie in [0, 1], got values from {low:.3g} to {high:.3g}: "
-                         f"divide 0-255 values by 255 (or pass uint8); undo a normalisation first")
+        raise ValueError(f"float images must lie in [0, 1], got values from {low:.3g} to "
+                         f"{high:.3g}: divide 0-255 values by 255 (or pass uint8); undo a "
+                         f"normalisation first")
     return array
 
 
@@ -74,7 +88,8 @@ def ink_image(image: torch.Tensor, invert: bool | None = None) -> torch.Tensor:
 
     ``invert=None`` decides from the border: a bright border (median above 0.5) means dark ink on
     light paper, which is inverted. Then the background level (the border's median) is subtracted
-    and the brightest ink scaled to 1, so a photo of grey pencil on off-white paper looks like MNIST.
+    and the brightest ink scaled to 1, so a photo of grey pencil on off-white paper looks like
+    MNIST.
     """
     if invert is None:
         invert = border_median(image) > 0.5
@@ -97,7 +112,7 @@ def crop_to_ink(image: torch.Tensor) -> torch.Tensor:
 
 
 def scale_to_box(image: torch.Tensor, box: int = BOX_SIZE) -> torch.Tensor:
-    """Resize (antialiased, bilinear) so the longer side is ``box`` pixels, keeping the aspect ratio."""
+    """Resize (antialiased, bilinear) so the longer side is ``box`` pixels, aspect ratio kept."""
     height, width = image.shape
     factor = box / max(height, width)
     size = (max(1, round(height * factor)), max(1, round(width * factor)))
@@ -116,10 +131,11 @@ def centre_of_mass(image: torch.Tensor) -> tuple[float, float]:
     return row.item(), column.item()
 
 
-def paste_centred(image: torch.Tensor, size: int = MNIST_SIZE, centre: float = CENTRE) -> torch.Tensor:
+def paste_centred(image: torch.Tensor, size: int = MNIST_SIZE,
+                  centre: float = CENTRE) -> torch.Tensor:
     """Paste into a black ``size`` x ``size`` field so the centre of mass lands on (centre, centre).
 
-    The shift is rounded to whole pixels (no resampling) and limited so the whole digit stays inside.
+    The shift is rounded to whole pixels (no resampling) and limited so the digit stays inside.
     """
     height, width = image.shape
     row, column = centre_of_mass(image)
@@ -131,7 +147,7 @@ def paste_centred(image: torch.Tensor, size: int = MNIST_SIZE, centre: float = C
 
 
 def to_mnist_steps(image, invert: bool | None = None) -> dict[str, torch.Tensor]:
-    """Every stage of ``to_mnist``, by name (see ``STEP_NAMES``); the last is the network's input."""
+    """Every stage of ``to_mnist`` by name (see ``STEP_NAMES``); the last is the network's input."""
     steps = {"input": as_float_image(image)}
     steps["ink"] = ink_image(steps["input"], invert)
     steps["cropped"] = crop_to_ink(steps["ink"])
@@ -143,7 +159,7 @@ def to_mnist_steps(image, invert: bool | None = None) -> dict[str, torch.Tensor]
 
 
 def to_mnist(image, invert: bool | None = None) -> torch.Tensor:
-    """Any 2-D grey image of a digit -> a (1, 28, 28) float tensor preprocessed and normalised like MNIST.
+    """Any 2-D grey image of a digit -> a (1, 28, 28) tensor preprocessed and normalised like MNIST.
 
     ``image``: numpy array or tensor, any size, uint8 (0-255) or float in [0, 1], ideally bright
     ink on a dark background. Dark ink on light paper is detected by its bright border (median of
@@ -156,24 +172,83 @@ def to_mnist(image, invert: bool | None = None) -> torch.Tensor:
     return to_mnist_steps(image, invert)["normalised"]
 
 
-def plot_steps(steps: dict[str, torch.Tensor], title: str = "MNIST's preprocessing, step by step") -> Figure:
+class StepsPanels:
+    """One panel per stage of ``to_mnist_steps``, each with its size; the last with a colour bar.
+
+    Made once on a figure or subfigure; ``update`` shows new steps (of any sizes) in the same
+    artists, so the digit pad redraws without making a figure.
+    """
+
+    def __init__(self, figure, names=STEP_NAMES) -> None:
+        self.names = list(names)
+        self.panels = list(np.atleast_1d(figure.subplots(1, len(self.names))))
+        self.images = []
+        self.centre = None
+        for axes, name in zip(self.panels, self.names):
+            self.images.append(axes.imshow(np.zeros((1, 1)), cmap="gray", vmin=0, vmax=1))
+            axes.set_xlabel("column", fontsize=8)
+            axes.tick_params(labelsize=7)
+            axes.xaxis.set_major_locator(MaxNLocator(5, integer=True))
+            axes.yaxis.set_major_locator(MaxNLocator(5, integer=True))
+            if name == "centred":
+                (self.centre,) = axes.plot([], [], "r+", markersize=10, label="centre of mass")
+                axes.legend(loc="lower center", fontsize=6, framealpha=0.6)
+        self.panels[0].set_ylabel("row", fontsize=8)
+        self.colorbar = figure.colorbar(self.images[-1], ax=self.panels[-1],
+                                        label="normalised value", shrink=0.8)
+
+    def update(self, steps: dict[str, torch.Tensor]) -> None:
+        """Show ``steps`` (the dict of ``to_mnist_steps``, or one with the same names)."""
+        if list(steps) != self.names:
+            raise ValueError(f"these panels show the steps {self.names}, got {list(steps)}")
+        for number, (axes, shown, (name, image)) in enumerate(
+                zip(self.panels, self.images, steps.items()), start=1):
+            image = image.squeeze(0)
+            array = as_numpy(image)
+            height, width = array.shape
+            if shown.get_array().shape != array.shape:
+                shown.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+                axes.set_xlim(-0.5, width - 0.5)
+                axes.set_ylim(height - 0.5, -0.5)
+            shown.set_data(array)
+            if number == len(self.names):  # the normalised digit: its own range
+                low, high = float(array.min()), float(array.max())
+                shown.set_clim(low, high if high > low else low + 1e-6)
+            axes.set_title(f"{number}. {name}\n{height} x {width}", fontsize=9)
+            if name == "centred":
+                row, column = centre_of_mass(image)
+                self.centre.set_data([column], [row])
+
+    VARYING = ("cropped", "scaled")  # the steps whose size depends on the drawing
+
+    def dynamic(self) -> list:
+        """What ``update`` changes, for blitting: the images, and the panels whose size varies.
+
+        The other panels keep their size (and ticks) as long as the input's size stays: see
+        ``fixed_sizes``.
+        """
+        artists = []
+        for axes, shown, name in zip(self.panels, self.images, self.names):
+            if name in self.VARYING:
+                artists.append(axes)
+                continue
+            artists += [shown, *axes.spines.values()]
+            if name == "centred":
+                artists += [self.centre, axes.get_legend()]
+        return [*artists, self.colorbar.ax]
+
+    @staticmethod
+    def fixed_sizes(steps: dict[str, torch.Tensor]) -> tuple:
+        """The sizes of the steps not in ``VARYING``: while they stay, only ``dynamic`` changes."""
+        return tuple(tuple(image.shape) for name, image in steps.items()
+                     if name not in StepsPanels.VARYING)
+
+
+def plot_steps(steps: dict[str, torch.Tensor],
+               title: str = "MNIST's preprocessing, step by step") -> Figure:
     """One panel per stage of ``to_mnist_steps``, each with its size; the last with a colour bar."""
-    figure, panels = plt.subplots(1, len(steps), figsize=(2.3 * len(steps) + 0.8, 3.0), layout="constrained")
-    for number, (axes, (name, image)) in enumerate(zip(panels, steps.items()), start=1):
-        image = image.squeeze(0)
-        last = number == len(steps)
-        shown = axes.imshow(as_numpy(image), cmap="gray", vmin=None if last else 0, vmax=None if last else 1)
-        axes.set_title(f"{number}. {name}\n{image.shape[0]} x {image.shape[1]}", fontsize=9)
-        axes.set_xlabel("column", fontsize=8)
-        axes.tick_params(labelsize=7)
-        axes.xaxis.set_major_locator(MaxNLocator(5, integer=True))
-        axes.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-        if name == "centred":
-            row, column = centre_of_mass(image)
-            axes.plot(column, row, "r+", markersize=10, label="centre of mass")
-            axes.legend(loc="lower center", fontsize=6, framealpha=0.6)
-    panels[0].set_ylabel("row", fontsize=8)
-    figure.colorbar(shown, ax=panels[-1], label="normalised value", shrink=0.8)
+    figure = plt.figure(figsize=(2.3 * len(steps) + 0.8, 3.0), layout="constrained")
+    StepsPanels(figure, list(steps)).update(steps)
     figure.suptitle(title)
     return figure
 
@@ -190,39 +265,47 @@ def uploaded_files(value) -> list[tuple[str, bytes]]:
 
 
 def read_image(content: bytes) -> np.ndarray:
-    """An image file's bytes (PNG, JPEG, ...) -> a 2-D uint8 grey array, turned upright for phone photos."""
+    """An image file's bytes (PNG, JPEG, ...) -> a 2-D uint8 grey array, phone photos upright."""
     try:
         with Image.open(io.BytesIO(content)) as opened:
             grey = ImageOps.exif_transpose(opened).convert("L")
     except (OSError, ValueError) as error:  # PIL.UnidentifiedImageError is an OSError
-        raise ValueError(f"could not read the file as an image ({error}): upload a PNG or JPEG") from error
+        raise ValueError(f"could not read the file as an image ({error}): upload a PNG or "
+                         f"JPEG") from error
     return np.asarray(grey)
 
 
-class DigitPad:
+class DigitPad(InteractiveFigure):
     """Draw a digit with the mouse (or upload a picture) and watch the network read it.
 
     The canvas (ipycanvas) sends mouse events to Python, which draws every stroke twice: on the
     canvas you see and on a Pillow image of the same size, the image the network gets. So the
     Python API works without a browser: ``draw_strokes([[(x, y), ...], ...])`` or
-    ``set_image(array)``, then ``predict()`` returns the probabilities (None for an empty pad,
+    ``set(image=array)``, then ``predict()`` returns the probabilities (None for an empty pad,
     with a friendly ``message``); ``steps``, ``feature_maps`` and ``prediction`` hold the rest.
+
+    Settings: ``image`` (a picture instead of the drawing, as an upload does) and ``layer`` (whose
+    feature maps are shown). Controls: the ``predict``, ``clear`` and ``upload`` buttons; the
+    canvas is ``canvas``. The picture shows the preprocessing steps, the probabilities and the
+    feature maps in one figure. The shared API (``set``, ``plot``, ``widget``, ``controls``,
+    ``png``) is described in :mod:`mnist_tutorial.widget`.
 
     ``canvas=False`` (or ipycanvas missing) gives the upload-only pad, for front ends where the
     canvas does not render; the upload button is under the canvas in any case.
     """
 
+    SETTINGS = ("image", "layer")
+
     def __init__(self, model: nn.Module, size: int = 280, line_width: int | None = None,
                  canvas: bool = True, live: bool = True, layer: str = "conv1") -> None:
+        super().__init__()
         if size < 28:
             raise ValueError(f"size must be at least 28 pixels, got {size}")
-        if layer not in layer_names(model):
-            raise ValueError(f"unknown layer {layer!r}: choose one of {layer_names(model)}")
         self.model = model
+        self.layers = layer_names(model)
         self.size = size
         self.line_width = line_width if line_width is not None else max(1, size // 14)
         self.live = live
-        self.layer = layer
         self.strokes: list[list[tuple[float, float]]] = []
         self.uploaded: np.ndarray | None = None
         self.steps: dict[str, torch.Tensor] | None = None
@@ -231,12 +314,36 @@ class DigitPad:
         self.feature_maps: torch.Tensor | None = None
         self.message = "Draw a digit, then press Predict."
         self._drawing = False
-        self._picture = Image.new("L", (size, size), 0)
-        self._pen = ImageDraw.Draw(self._picture)
+        self._paper = Image.new("L", (size, size), 0)  # what the network reads
+        self._pen = ImageDraw.Draw(self._paper)
+        self.set(layer=layer)
         self.canvas = self._make_canvas() if canvas else None
-        self._widget = None
-        self._output = None
-        self._status = None
+
+    layer = setting("layer", "The layer whose feature maps are shown.")
+
+    @property
+    def image(self) -> np.ndarray:
+        """What the network reads: the uploaded picture, else the drawing (uint8, size x size).
+
+        Setting it (``pad.image = array``, like ``set(image=array)``) uses a picture instead of
+        the drawing and predicts.
+        """
+        return self.uploaded if self.uploaded is not None else np.asarray(self._paper)
+
+    @image.setter
+    def image(self, value) -> None:
+        self.set(image=value)
+
+    def _apply(self, settings: dict) -> None:
+        layer = settings.get("layer", self._settings.get("layer"))
+        if layer not in self.layers:
+            raise ValueError(f"unknown layer {layer!r}: choose one of {self.layers}")
+        uploaded = as_float_image(settings["image"]).numpy() if "image" in settings else None
+        self._settings["layer"] = layer
+        if uploaded is not None:
+            self.uploaded = uploaded
+        if uploaded is not None or self.steps is not None:
+            self._predict()
 
     # --- drawing -------------------------------------------------------------------------------
     def _make_canvas(self):
@@ -311,7 +418,7 @@ class DigitPad:
             self.predict()
 
     def draw_strokes(self, strokes) -> np.ndarray | None:
-        """Draw strokes given as lists of (x, y) canvas points, as the mouse would; returns ``predict()``."""
+        """Draw strokes (lists of (x, y) canvas points) as a mouse would; returns ``predict()``."""
         for stroke in strokes:
             points = list(stroke)
             if not points:
@@ -322,11 +429,6 @@ class DigitPad:
             self._drawing = False
         return self.predict()
 
-    def set_image(self, image) -> np.ndarray | None:
-        """Use a picture (a 2-D grey array) instead of the drawing; returns ``predict()``."""
-        self.uploaded = as_float_image(image).numpy()
-        return self.predict()
-
     def clear(self) -> None:
         """Wipe the pad, the uploaded picture and the prediction."""
         self.strokes, self.uploaded, self._drawing = [], None, False
@@ -334,76 +436,87 @@ class DigitPad:
         self._redraw_canvas()
         self.steps = self.probabilities = self.prediction = self.feature_maps = None
         self.message = "Cleared: draw a digit."
-        self._render()
-
-    @property
-    def image(self) -> np.ndarray:
-        """What the network will read: the uploaded picture, else the drawing (uint8, size x size)."""
-        return self.uploaded if self.uploaded is not None else np.asarray(self._picture)
+        self._refresh()
 
     # --- predicting ----------------------------------------------------------------------------
-    @torch.no_grad()
     def predict(self) -> np.ndarray | None:
-        """Preprocess the image like MNIST and run the network: probabilities (10,), or None if empty."""
+        """Preprocess the image like MNIST and run the network: probabilities (10,), or None.
+
+        None means the pad is empty (``message`` says so). The widget shows the result.
+        """
+        self._predict()
+        self._refresh()
+        return self.probabilities
+
+    @torch.no_grad()
+    def _predict(self) -> None:
         try:
             self.steps = to_mnist_steps(self.image)
         except EmptyImageError:
             self.steps = self.probabilities = self.prediction = self.feature_maps = None
-            self.message = "The pad is empty: draw a digit (hold the mouse button down), then predict."
-            self._render()
-            return None
-        batch = self.steps["normalised"][None]
-        was_training = self.model.training
-        self.model.eval()
+            self.message = ("The pad is empty: draw a digit (hold the mouse button down), "
+                            "then predict.")
+            return
+        scores = []  # the network's output, caught on the way: one forward pass for both
+        hook = self.model.register_forward_hook(lambda _, inputs, output: scores.append(output))
         try:
-            scores = self.model(batch.to(next(self.model.parameters()).device))
+            maps = layer_outputs(self.model, self.steps["normalised"][None])
         finally:
-            self.model.train(was_training)
-        self.probabilities = torch.softmax(scores.float(), dim=1)[0].cpu().numpy()
+            hook.remove()
+        self.probabilities = torch.softmax(scores[0].float(), dim=1)[0].cpu().numpy()
         self.prediction = int(self.probabilities.argmax())
-        self.feature_maps = layer_outputs(self.model, batch)[self.layer][0]
+        self.feature_maps = maps[self.layer][0]
         self.message = (f"The network reads a {self.prediction} "
                         f"({self.probabilities[self.prediction]:.0%} sure).")
-        self._render()
-        return self.probabilities
 
-    def plot(self) -> Figure | None:
-        """The preprocessing steps, the probabilities and the feature maps (None before a prediction)."""
-        if self.steps is None:
-            return None
-        figure = plot_maps_and_prediction(self.steps["normalised"], self.feature_maps, self.probabilities,
-                                          self.layer, title=self.message)
-        return figure
+    # --- the figure: the preprocessing steps above, what the network makes of it below ----------
+    def _drawable(self) -> bool:
+        return self.steps is not None
 
-    # --- widget --------------------------------------------------------------------------------
-    @property
-    def widget(self):
-        """Canvas, Predict and Clear buttons, an upload button, a status line and the figures."""
-        if self._widget is None:
-            self._widget = self._build_widget()
-            self._render()
-        return self._widget
+    def _figsize(self) -> tuple[float, float]:
+        width, height = maps_and_prediction_size(len(self.feature_maps))
+        return max(width, 13.0), height + 3.2
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _figure_key(self) -> int:
+        return len(self.feature_maps)
 
-        display(self.widget)
+    def _build(self, figure: Figure) -> dict:
+        _, maps_height = maps_and_prediction_size(len(self.feature_maps))
+        top, bottom = figure.subfigures(2, 1, height_ratios=[3.0, maps_height])
+        top.suptitle("Your digit, preprocessed like MNIST", fontsize=10)
+        return {"steps": StepsPanels(top), "maps": MapsAndPrediction(bottom,
+                                                                     len(self.feature_maps)),
+                "title": figure.suptitle(" ")}
 
-    def _build_widget(self):
-        import ipywidgets as widgets
+    def _update(self, artists: dict) -> None:
+        artists["steps"].update(self.steps)
+        artists["maps"].update(self.steps["normalised"], self.feature_maps, self.probabilities,
+                               self.layer, title="What the network computes from it")
+        artists["title"].set_text(self.message)
 
+    def _dynamic(self, artists: dict) -> list:
+        return [*artists["steps"].dynamic(), *artists["maps"].dynamic(), artists["title"]]
+
+    def _background_key(self) -> tuple:
+        return self.layer, tuple(self.feature_maps.shape), StepsPanels.fixed_sizes(self.steps)
+
+    # --- the widget ----------------------------------------------------------------------------
+    def _make_controls(self) -> dict[str, widgets.Widget]:
         predict = widgets.Button(description="Predict", button_style="primary")
         clear = widgets.Button(description="Clear")
         upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
         predict.on_click(lambda _: self.predict())
         clear.on_click(lambda _: self.clear())
         upload.observe(self._on_upload, names="value")
-        self._status = widgets.HTML()
-        self._output = widgets.Output()
-        buttons = widgets.VBox([predict, clear, upload, widgets.HTML(
-            "Draw with the mouse, white on black.<br>No canvas? Upload a photo<br>of a digit on paper.")])
+        return {"predict": predict, "clear": clear, "upload": upload}
+
+    def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
+        help_text = widgets.HTML("Draw with the mouse, white on black.<br>No canvas? Upload a "
+                                 "photo<br>of a digit on paper.")
+        buttons = widgets.VBox([controls["predict"], controls["clear"], controls["upload"],
+                                help_text])
         pad = [self.canvas] if self.canvas is not None else []
-        return widgets.VBox([widgets.HBox(pad + [buttons]), self._status, self._output])
+        return [widgets.HBox(pad + [buttons])]
 
     def _on_upload(self, change) -> None:
         files = uploaded_files(change["new"])
@@ -411,16 +524,9 @@ class DigitPad:
             return
         name, content = files[-1]
         try:
-            self.set_image(read_image(content))
+            picture = read_image(content)
         except ValueError as error:
             self.message = f"{name}: {error}"
-            self._render()
-
-    def _render(self) -> None:
-        if self._output is None:
+            self._refresh()
             return
-        self._status.value = self.message
-        figures = []
-        if self.steps is not None:
-            figures = [plot_steps(self.steps, title="Your digit, preprocessed like MNIST"), self.plot()]
-        show_figures(self._output, figures)
+        self._from_control(image=picture)

@@ -1,4 +1,4 @@
-"""What a trained network computes inside: its kernels, the maps they produce, and a widget to explore them.
+"""What a trained network computes inside: its kernels, the maps they produce, and an explorer.
 
 A convolution layer's *kernels* (its weights) are small images; each slides over its input and
 writes a *feature map*: large where the input looks like the kernel. This module pulls kernels and
@@ -8,6 +8,7 @@ chosen layer for a chosen test digit.
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -18,11 +19,12 @@ from mnist_tutorial.activations import layer_names, layer_outputs
 from mnist_tutorial.data import TensorSplit
 from mnist_tutorial.evaluation import misclassified_indices, predict
 from mnist_tutorial.plotting import (
+    MapsAndPrediction,
     as_numpy,
+    maps_and_prediction_size,
     plot_image_grid,
-    plot_maps_and_prediction,
-    show_figures,
 )
+from mnist_tutorial.widget import InteractiveFigure, is_integer
 
 KERNEL_CMAP = "RdBu_r"  # negative weights blue, positive red, zero white
 
@@ -45,7 +47,7 @@ def kernel_mosaic(weight: torch.Tensor, gap: int = 1) -> torch.Tensor:
 
 
 def shared_limit(*weights: torch.Tensor) -> float:
-    """The largest absolute weight over all tensors: a colour scale from -limit to +limit fits them all."""
+    """The largest absolute weight of all tensors: a colour scale from -limit to +limit fits all."""
     return max(weight.detach().abs().max().item() for weight in weights)
 
 
@@ -53,9 +55,11 @@ def plot_conv1_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
     """The 10 conv1 kernels before and after training, on one colour scale centred on zero."""
     before, after = (model.conv1.weight[:, 0].detach().cpu() for model in (untrained, trained))
     limit = shared_limit(before, after)
-    titles = [f"untrained {c}" for c in range(len(before))] + [f"trained {c}" for c in range(len(after))]
+    titles = ([f"untrained {c}" for c in range(len(before))]
+              + [f"trained {c}" for c in range(len(after))])
     return plot_image_grid(torch.cat([before, after]), titles=titles, ncols=len(before),
-                           title="conv1's 10 kernels (5x5 weights): untrained (top) and trained (bottom)",
+                           title="conv1's 10 kernels (5x5 weights): untrained (top) and trained "
+                                 "(bottom)",
                            cmap=KERNEL_CMAP, vmin=-limit, vmax=limit, colorbar_label="weight")
 
 
@@ -68,8 +72,9 @@ def plot_conv2_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
         weight = model.conv2.weight
         shown = axes.imshow(as_numpy(kernel_mosaic(weight)), cmap=cmap, vmin=-limit, vmax=limit)
         size = weight.shape[-1] + 1
-        axes.set_xticks([size * c + size // 2 - 1 for c in range(weight.shape[1])], range(weight.shape[1]))
-        axes.set_yticks([size * r + size // 2 - 1 for r in range(weight.shape[0])], range(weight.shape[0]))
+        columns, rows = range(weight.shape[1]), range(weight.shape[0])
+        axes.set_xticks([size * c + size // 2 - 1 for c in columns], columns)
+        axes.set_yticks([size * r + size // 2 - 1 for r in rows], rows)
         axes.set_xlabel("input channel (a conv1 feature map)")
         axes.set_ylabel("output channel (a conv2 feature map)")
         axes.set_title(name)
@@ -79,7 +84,8 @@ def plot_conv2_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
 
 
 @torch.no_grad()
-def top_patches(model: nn.Module, images: torch.Tensor, count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def top_patches(model: nn.Module, images: torch.Tensor,
+                count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """For each conv1 kernel, the ``count`` input patches it responds to most, and its responses.
 
     Returns ``patches`` (channels, count, k, k) and ``responses`` (channels, count), strongest
@@ -91,7 +97,8 @@ def top_patches(model: nn.Module, images: torch.Tensor, count: int = 8) -> tuple
     _, channels, height, width = maps.shape
     responses, where = maps.transpose(0, 1).reshape(channels, -1).topk(count, dim=1)
     size = conv.kernel_size[0]
-    image_index, row, column = where // (height * width), where % (height * width) // width, where % width
+    image_index = where // (height * width)
+    row, column = where % (height * width) // width, where % width
     patches = torch.stack([
         torch.stack([images[n, 0, r:r + size, c:c + size].cpu()
                      for n, r, c in zip(image_index[channel], row[channel], column[channel])])
@@ -100,12 +107,13 @@ def top_patches(model: nn.Module, images: torch.Tensor, count: int = 8) -> tuple
 
 
 def plot_kernel_responses(model: nn.Module, image: torch.Tensor, label: str = "") -> Figure:
-    """Each conv1 kernel (top row) and what it makes of one digit (bottom row): conv1's feature maps."""
+    """Each conv1 kernel (top row) and what it makes of one digit (bottom row): its feature map."""
     maps = layer_outputs(model, image[None])["conv1"][0]
     kernels = model.conv1.weight[:, 0].detach().cpu()
     channels = len(kernels)
     limit = shared_limit(kernels)
-    figure, axes = plt.subplots(2, channels + 1, figsize=(1.4 * (channels + 1), 3.6), layout="constrained")
+    figure, axes = plt.subplots(2, channels + 1, figsize=(1.4 * (channels + 1), 3.6),
+                                layout="constrained")
     axes[0, 0].imshow(as_numpy(image[0]), cmap="gray")
     axes[0, 0].set_title(f"input {label}".strip(), fontsize=9)
     axes[1, 0].axis("off")
@@ -126,7 +134,7 @@ def plot_kernel_responses(model: nn.Module, image: torch.Tensor, label: str = ""
 
 
 def plot_top_patches(patches: torch.Tensor, responses: torch.Tensor) -> Figure:
-    """One row per conv1 kernel: the 5x5 input patches it responds to most, strongest on the left."""
+    """One row per conv1 kernel: the 5x5 input patches it responds to most, strongest first."""
     channels, count = responses.shape
     figure, axes = plt.subplots(channels, count, figsize=(0.9 * count + 1, 0.95 * channels + 0.6),
                                 layout="constrained", squeeze=False)
@@ -146,21 +154,25 @@ def plot_top_patches(patches: torch.Tensor, responses: torch.Tensor) -> Figure:
     return figure
 
 
-_UNCHANGED = object()  # set()'s default: keep the current value (None is a valid class_filter)
+class FeatureExplorer(InteractiveFigure):
+    """Pick a test digit and a layer; see every channel's feature map and the probabilities.
 
-
-class FeatureExplorer:
-    """Pick a test digit and a layer; see every channel's feature map and the predicted probabilities.
-
-    Python API: ``set(index=..., layer=..., class_filter=..., misclassified_only=...)`` and
-    ``random()`` change the view; ``index`` (the digit's place in ``split``), ``feature_maps``
-    (C, H, W), ``probabilities`` (10,), ``candidates`` (the indices the filters allow) and
-    ``message`` describe it; ``widget`` is the interactive version, ``plot()`` a static figure.
+    Settings: ``index`` (the digit's place in ``split``; None picks the first that passes the
+    filters), ``layer``, ``class_filter`` (a digit 0-9, or None for every class) and
+    ``misclassified_only``, e.g. ``explorer.set(class_filter=5, layer="conv2")``; settings not
+    given stay, and ``random()`` shows a random digit that passes the filters. Results:
+    ``feature_maps`` (C, H, W), ``probabilities`` (10,), ``candidates`` (the indices the filters
+    allow) and ``message``. Controls: ``digit`` (a slider over the candidates), ``random``,
+    ``class``, ``misclassified``, ``layer``. The shared API (``set``, ``plot``, ``widget``,
+    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widget`.
     """
+
+    SETTINGS = ("index", "layer", "class_filter", "misclassified_only")
 
     def __init__(self, model: nn.Module, split: TensorSplit, index: int | None = None,
                  layer: str = "conv1", class_filter: int | None = None,
                  misclassified_only: bool = False, seed: int = 0) -> None:
+        super().__init__()
         self.model = model
         self.split = split
         self.layers = layer_names(model)
@@ -168,20 +180,34 @@ class FeatureExplorer:
         self.misclassified = misclassified_indices(split.labels, self.predictions)
         self.labels = split.labels.cpu()
         self._rng = np.random.default_rng(seed)
-        self.index: int | None = None
-        self.layer = self.layers[0]
-        self.class_filter: int | None = None
-        self.misclassified_only = False
+        self._settings = {"index": None, "layer": self.layers[0], "class_filter": None,
+                          "misclassified_only": False}
         self.candidates = torch.arange(len(split))
         self.feature_maps: torch.Tensor | None = None
         self.probabilities: np.ndarray | None = None
         self.message = ""
-        self._controls: dict | None = None
-        self._syncing = False
-        self._output = None
-        self._widget = None
         self.set(index=index, layer=layer, class_filter=class_filter,
                  misclassified_only=misclassified_only)
+
+    @property
+    def index(self) -> int | None:
+        """The digit shown: its place in ``split`` (None when no digit passes the filters)."""
+        return self._settings["index"]
+
+    @property
+    def layer(self) -> str:
+        """The layer whose feature maps are shown."""
+        return self._settings["layer"]
+
+    @property
+    def class_filter(self) -> int | None:
+        """Only digits of this class (None: every class)."""
+        return self._settings["class_filter"]
+
+    @property
+    def misclassified_only(self) -> bool:
+        """Only digits the network gets wrong."""
+        return self._settings["misclassified_only"]
 
     def _filtered(self, class_filter: int | None, misclassified_only: bool) -> torch.Tensor:
         keep = torch.ones(len(self.split), dtype=torch.bool)
@@ -193,34 +219,35 @@ class FeatureExplorer:
             keep &= wrong
         return keep.nonzero().flatten()
 
-    def set(self, index=_UNCHANGED, layer=_UNCHANGED, class_filter=_UNCHANGED,
-            misclassified_only=_UNCHANGED) -> None:
-        """Change any of the four settings; the others stay. ``class_filter=None`` shows every class."""
-        layer = self.layer if layer is _UNCHANGED else layer
-        class_filter = self.class_filter if class_filter is _UNCHANGED else class_filter
-        misclassified_only = (self.misclassified_only if misclassified_only is _UNCHANGED
-                              else bool(misclassified_only))
+    def _apply(self, settings: dict) -> None:
+        new = {**self._settings, **settings}
+        new["misclassified_only"] = bool(new["misclassified_only"])
+        layer, class_filter = new["layer"], new["class_filter"]
         if layer not in self.layers:
             raise ValueError(f"unknown layer {layer!r}: choose one of {self.layers}")
-        if class_filter is not None and class_filter not in range(10):
-            raise ValueError(f"class_filter must be a digit 0-9 or None (every class), got {class_filter!r}")
-        candidates = self._filtered(class_filter, misclassified_only)
-        if index is _UNCHANGED or index is None:
+        if class_filter is not None and not (is_integer(class_filter) and 0 <= class_filter <= 9):
+            raise ValueError(f"class_filter must be a digit 0-9 or None (every class), "
+                             f"got {class_filter!r}")
+        filters = (class_filter, new["misclassified_only"])
+        old_filters = (self.class_filter, self.misclassified_only)
+        candidates = self.candidates if filters == old_filters else self._filtered(*filters)
+        index = settings.get("index")
+        if index is None:  # keep the digit if it passes the filters, else the first that does
             keep = self.index is not None and bool((candidates == self.index).any())
             index = self.index if keep else (int(candidates[0]) if len(candidates) else None)
         else:
-            if not 0 <= index < len(self.split):
-                raise ValueError(f"index must lie in 0..{len(self.split) - 1}, got {index}")
+            if not is_integer(index) or not 0 <= index < len(self.split):
+                raise ValueError(f"index must lie in 0..{len(self.split) - 1}, got {index!r}")
             if not (candidates == index).any():
                 raise ValueError(f"digit {index} (a {int(self.labels[index])}, predicted "
                                  f"{int(self.predictions[index])}) does not pass the filters "
-                                 f"(class {class_filter}, misclassified only: {misclassified_only}): "
-                                 f"pick one of .candidates or change the filters")
-        self.layer, self.class_filter, self.misclassified_only = layer, class_filter, misclassified_only
-        self.candidates, self.index = candidates, index
+                                 f"(class {class_filter}, misclassified only: "
+                                 f"{new['misclassified_only']}): pick one of .candidates or "
+                                 f"change the filters")
+            index = int(index)
+        new["index"] = index
+        self._settings, self.candidates = new, candidates
         self._compute()
-        self._sync_controls()
-        self._render()
 
     def random(self) -> int | None:
         """Show a random digit among the candidates; returns its index."""
@@ -244,84 +271,66 @@ class FeatureExplorer:
                         f"({self.probabilities[predicted]:.1%}, {verdict}); "
                         f"{len(self.candidates)} digits pass the filters")
 
-    def plot(self) -> Figure | None:
-        """The current view as a static figure (None when no digit passes the filters)."""
-        if self.index is None:
-            return None
+    # --- the figure: digit, probabilities, every channel of the layer ----------------------------
+    def _drawable(self) -> bool:
+        return self.index is not None
+
+    def _figsize(self) -> tuple[float, float]:
+        return maps_and_prediction_size(len(self.feature_maps))
+
+    def _figure_key(self) -> int:
+        return len(self.feature_maps)  # one panel per channel
+
+    def _build(self, figure: Figure) -> MapsAndPrediction:
+        return MapsAndPrediction(figure, len(self.feature_maps))
+
+    def _update(self, artists: MapsAndPrediction) -> None:
         label = int(self.labels[self.index])
-        return plot_maps_and_prediction(self.split.images[self.index], self.feature_maps,
-                                        self.probabilities, self.layer,
-                                        title=f"Test digit #{self.index} (label {label}) inside the network",
-                                        label=label)
+        artists.update(self.split.images[self.index], self.feature_maps, self.probabilities,
+                       self.layer, title=f"Test digit #{self.index} (label {label}) inside the "
+                                         f"network", label=label)
 
-    @property
-    def widget(self):
-        """The interactive explorer: digit slider, random button, class filter, mistakes only, layer."""
-        if self._widget is None:
-            self._widget = self._build_widget()
-            self._sync_controls()
-            self._render()
-        return self._widget
+    def _dynamic(self, artists: MapsAndPrediction) -> list:
+        return artists.dynamic()
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
+    def _background_key(self) -> tuple:
+        return self.layer, tuple(self.feature_maps.shape)
 
-        display(self.widget)
-
-    def _build_widget(self):
-        import ipywidgets as widgets
-
+    # --- the widget -------------------------------------------------------------------------------
+    def _make_controls(self) -> dict[str, widgets.Widget]:
+        classes = [("every class", -1)] + [(str(digit), digit) for digit in range(10)]
         controls = {
-            "position": widgets.IntSlider(min=0, max=0, description="digit no.", continuous_update=False),
+            "digit": widgets.IntSlider(min=0, max=max(len(self.candidates) - 1, 0),
+                                       description="digit no.", continuous_update=False),
             "random": widgets.Button(description="random digit", icon="random"),
-            "class": widgets.Dropdown(options=[("every class", -1)] + [(str(d), d) for d in range(10)],
-                                      description="class"),
-            "wrong": widgets.Checkbox(description="misclassified only", indent=False),
+            "class": widgets.Dropdown(options=classes, description="class"),
+            "misclassified": widgets.Checkbox(description="misclassified only", indent=False),
             "layer": widgets.ToggleButtons(options=self.layers, description="layer"),
-            "info": widgets.HTML(),
         }
-        self._controls = controls
-        self._output = widgets.Output()
-        controls["position"].observe(self._on_position, names="value")
+        controls["digit"].observe(self._on_digit, names="value")
         controls["class"].observe(lambda change: self._from_control(
             class_filter=None if change["new"] == -1 else change["new"]), names="value")
-        controls["wrong"].observe(lambda change: self._from_control(misclassified_only=change["new"]),
+        controls["misclassified"].observe(
+            lambda change: self._from_control(misclassified_only=change["new"]), names="value")
+        controls["layer"].observe(lambda change: self._from_control(layer=change["new"]),
                                   names="value")
-        controls["layer"].observe(lambda change: self._from_control(layer=change["new"]), names="value")
         controls["random"].on_click(lambda _: self.random())
-        return widgets.VBox([
-            widgets.HBox([controls["position"], controls["random"]]),
-            widgets.HBox([controls["class"], controls["wrong"]]),
-            controls["layer"], controls["info"], self._output,
-        ])
+        return controls
 
-    def _from_control(self, **settings) -> None:
-        if not self._syncing:
-            self.set(**settings)
+    def _on_digit(self, change: dict) -> None:
+        if len(self.candidates):
+            self._from_control(index=int(self.candidates[change["new"]]))
 
-    def _on_position(self, change) -> None:
-        if not self._syncing and len(self.candidates):
-            self.set(index=int(self.candidates[change["new"]]))
+    def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
+        return [widgets.HBox([controls["digit"], controls["random"]]),
+                widgets.HBox([controls["class"], controls["misclassified"]]), controls["layer"]]
 
-    def _sync_controls(self) -> None:
-        """Make the controls show the current settings without triggering their observers."""
-        if self._controls is None:
-            return
+    def _show_controls(self) -> None:
         controls = self._controls
-        self._syncing = True
-        try:
-            controls["position"].max = max(len(self.candidates) - 1, 0)
-            if self.index is not None:
-                controls["position"].value = int((self.candidates == self.index).nonzero()[0, 0])
-            controls["position"].disabled = controls["random"].disabled = self.index is None
-            controls["class"].value = -1 if self.class_filter is None else self.class_filter
-            controls["wrong"].value = self.misclassified_only
-            controls["layer"].value = self.layer
-            controls["info"].value = self.message
-        finally:
-            self._syncing = False
-
-    def _render(self) -> None:
-        if self._output is not None:
-            figure = self.plot()
-            show_figures(self._output, [] if figure is None else [figure])
+        controls["digit"].max = max(len(self.candidates) - 1, 0)
+        if self.index is not None:
+            controls["digit"].value = int((self.candidates == self.index).nonzero()[0, 0])
+        controls["digit"].disabled = controls["random"].disabled = self.index is None
+        controls["class"].value = -1 if self.class_filter is None else self.class_filter
+        controls["misclassified"].value = self.misclassified_only
+        controls["layer"].value = self.layer

@@ -1,4 +1,4 @@
-"""Padding and stride: where the kernel's window goes, how often it sees each pixel, and an explorer.
+"""Padding and stride: where the kernel's window goes, how often it sees each pixel; an explorer.
 
 Positions are on the *padded* grid: an input of ``size`` x ``size`` pixels with ``padding`` rows
 and columns of zeros added on every side. The window's top-left corner starts at (0, 0) and moves
@@ -18,7 +18,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.ops import conv2d, conv_output_size
-from mnist_tutorial.plotting import figure_png
+from mnist_tutorial.widget import InteractiveFigure, NumberGrid, is_integer, setting
 
 
 def window_positions(size: int, kernel: int, padding: int = 0,
@@ -36,108 +36,142 @@ def coverage_counts(size: int, kernel: int, padding: int = 0, stride: int = 1) -
     return padded[padding:padding + size, padding:padding + size]  # drop the padding
 
 
+class CoveragePanel:
+    """A heat map of coverage counts, each count written in its cell, with a labelled colour bar.
+
+    Made once on an axes; ``show`` draws new counts (of any size) into the same artists.
+    """
+
+    ANNOTATE_UP_TO = 14
+
+    def __init__(self, ax: Axes, title: str) -> None:
+        self.grid = NumberGrid(ax, "viridis", self.ANNOTATE_UP_TO, fmt=lambda value: f"{value:.0f}",
+                               fontsize=8, labels=("input column", "input row"))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        self.colorbar = ax.figure.colorbar(self.grid.image, ax=ax, ticks=MaxNLocator(integer=True),
+                                           label="times covered by the kernel")
+        ax.set_title(title)
+
+    def show(self, counts: torch.Tensor, vmax: int | None = None) -> None:
+        self.grid.show(counts, 0, vmax or max(int(counts.max()), 1))
+
+
 def plot_coverage(counts: torch.Tensor, title: str, ax: Axes | None = None,
                   vmax: int | None = None) -> Axes:
-    """A heat map of coverage counts with each count written in its cell and a labelled colour bar."""
+    """A heat map of coverage counts, each count written in its cell, and a labelled colour bar."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.6), layout="constrained")
-    counts = counts.numpy()
-    shown = ax.imshow(counts, cmap="viridis", vmin=0, vmax=vmax or max(int(counts.max()), 1))
-    if counts.shape[0] <= 14:
-        threshold = 0.6 * (vmax or counts.max())
-        for (row, column), value in np.ndenumerate(counts):
-            ax.text(column, row, str(value), ha="center", va="center", fontsize=8,
-                    color="black" if value > threshold else "white")
-    ax.figure.colorbar(shown, ax=ax, label="times covered by the kernel",
-                       ticks=MaxNLocator(integer=True))
-    ax.set_title(title)
-    ax.set_xlabel("input column")
-    ax.set_ylabel("input row")
+    CoveragePanel(ax, title).show(counts, vmax)
     return ax
+
+
+class WindowPathPanel:
+    """The padded grid, the centre of every window joined in visiting order, first and last window.
+
+    Made once on an axes; ``show`` moves the same artists to new settings, and shows a red note
+    instead of the path when the kernel does not fit.
+    """
+
+    def __init__(self, ax: Axes) -> None:
+        self.ax = ax
+        self.grid = ax.imshow(np.zeros((1, 1)), cmap="Blues", vmin=0, vmax=2.5)
+        ax.grid(which="minor", color="grey", linewidth=0.5)
+        ax.tick_params(which="minor", length=0)
+        (self.path,) = ax.plot([], [], color="tab:orange", marker="o", markersize=4, linewidth=1,
+                               label="window centres, in order")
+        self.windows = [ax.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="red",
+                                               linewidth=2, linestyle=style, label=name))
+                        for style, name in (("-", "first window"), ("--", "last window"))]
+        handles = [self.path, *self.windows,
+                   Patch(facecolor=plt.get_cmap("Blues")(0.4), label="input pixel"),
+                   Patch(facecolor="white", edgecolor="grey", label="padding (zeros)")]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+        self.note = ax.text(0.5, 0.5, "the kernel does not fit:\nno window position",
+                            ha="center", va="center", color="red", transform=ax.transAxes)
+        ax.set_xlabel("column of the padded grid")
+        ax.set_ylabel("row of the padded grid")
+        self.full: int | None = None
+
+    def show(self, size: int, kernel: int, padding: int = 0, stride: int = 1) -> None:
+        full = size + 2 * padding
+        if full != self.full:
+            self.full = full
+            is_input = np.zeros((full, full))
+            is_input[padding:padding + size, padding:padding + size] = 1
+            self.grid.set_data(is_input)
+            self.grid.set_extent((-0.5, full - 0.5, full - 0.5, -0.5))
+            self.ax.set_xlim(-0.5, full - 0.5)
+            self.ax.set_ylim(full - 0.5, -0.5)
+            self.ax.set_xticks(np.arange(-0.5, full), minor=True)
+            self.ax.set_yticks(np.arange(-0.5, full), minor=True)
+        try:
+            side = conv_output_size(size, kernel, padding, stride)
+        except ValueError:
+            side = None
+        for artist in (self.path, *self.windows):
+            artist.set_visible(side is not None)
+        self.note.set_visible(side is None)
+        if side is None:
+            self.ax.set_title("No window fits")
+            return
+        positions = window_positions(size, kernel, padding, stride)
+        centre = (kernel - 1) / 2
+        self.path.set_data([column + centre for _, column in positions],
+                           [row + centre for row, _ in positions])
+        for window, (row, column) in zip(self.windows, (positions[0], positions[-1])):
+            window.set_bounds(column - 0.5, row - 0.5, kernel, kernel)
+        self.ax.set_title(f"n={size}, k={kernel}, p={padding}, s={stride}: "
+                          f"{side}x{side} windows")
 
 
 def plot_window_path(size: int, kernel: int, padding: int = 0, stride: int = 1,
                      ax: Axes | None = None) -> Axes:
-    """The padded grid, the centre of every window joined in visiting order, first and last window."""
+    """The padded grid, every window's centre joined in visiting order, first and last window."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 4.2), layout="constrained")
-    full = size + 2 * padding
-    is_input = np.zeros((full, full))
-    is_input[padding:padding + size, padding:padding + size] = 1
-    ax.imshow(is_input, cmap="Blues", vmin=0, vmax=2.5)
-    ax.set_xticks(np.arange(-0.5, full), minor=True)
-    ax.set_yticks(np.arange(-0.5, full), minor=True)
-    ax.grid(which="minor", color="grey", linewidth=0.5)
-    ax.tick_params(which="minor", length=0)
-    positions = window_positions(size, kernel, padding, stride)
-    centre = (kernel - 1) / 2
-    rows = [row + centre for row, _ in positions]
-    columns = [column + centre for _, column in positions]
-    ax.plot(columns, rows, color="tab:orange", marker="o", markersize=4, linewidth=1,
-            label="window centres, in order")
-    for (row, column), style, name in ((positions[0], "-", "first window"),
-                                       (positions[-1], "--", "last window")):
-        ax.add_patch(Rectangle((column - 0.5, row - 0.5), kernel, kernel, fill=False,
-                               edgecolor="red", linewidth=2, linestyle=style, label=name))
-    handles, _ = ax.get_legend_handles_labels()
-    handles += [Patch(facecolor=plt.get_cmap("Blues")(0.4), label="input pixel"),
-                Patch(facecolor="white", edgecolor="grey", label="padding (zeros)")]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
-    side = conv_output_size(size, kernel, padding, stride)
-    ax.set_title(f"n={size}, k={kernel}, p={padding}, s={stride}: {side}x{side} windows")
-    ax.set_xlabel("column of the padded grid")
-    ax.set_ylabel("row of the padded grid")
+    WindowPathPanel(ax).show(size, kernel, padding, stride)
     return ax
 
 
-def _setting(name: str) -> property:
-    """A public attribute that reads the setting and writes it through ``set``."""
-    return property(lambda self: self._values[name],
-                    lambda self, value: self.set(**{name: value}),
-                    doc=f"The {name} (setting it updates every result).")
-
-
-class PaddingStrideExplorer:
+class PaddingStrideExplorer(InteractiveFigure):
     """Sliders for input size, kernel, padding and stride; the window's path, the output shape
     from the formula, and ``ops.conv2d`` checked against ``F.conv2d`` on a random input.
 
-    Drive it from Python with ``explorer.set(stride=2)`` or ``explorer.stride = 2``; the results
-    are plain attributes: ``output_shape``, ``window_positions``, ``coverage``, ``hand_output``,
-    ``torch_output``, ``max_abs_difference`` (all None or empty when the kernel does not fit) and
-    ``message``. ``widget`` is the interactive version for a notebook.
+    Settings: ``size``, ``kernel``, ``padding``, ``stride`` (``explorer.set(stride=2)`` or
+    ``explorer.stride = 2``); controls: a slider for each. The results are plain attributes:
+    ``output_shape``, ``window_positions``, ``coverage``, ``hand_output``, ``torch_output``,
+    ``max_abs_difference`` (all None or empty when the kernel does not fit) and ``message``. The
+    shared API (``set``, ``plot``, ``widget``, ``controls``, ``png``) is described in
+    :mod:`mnist_tutorial.widget`.
     """
 
+    SETTINGS = ("size", "kernel", "padding", "stride")
     MINIMUM = {"size": 1, "kernel": 1, "padding": 0, "stride": 1}
     SLIDER_MAXIMUM = {"size": 12, "kernel": 7, "padding": 3, "stride": 4}
+    FIGSIZE = (10.0, 4.2)
 
-    size = _setting("size")
-    kernel = _setting("kernel")
-    padding = _setting("padding")
-    stride = _setting("stride")
+    size = setting("size", "The input's height and width.")
+    kernel = setting("kernel", "The kernel's height and width.")
+    padding = setting("padding", "Rows and columns of zeros added on every side.")
+    stride = setting("stride", "How far the window moves in one step.")
 
     def __init__(self, size: int = 7, kernel: int = 3, padding: int = 0, stride: int = 1,
                  seed: int = 0) -> None:
+        super().__init__()
         self.seed = seed
-        self._values: dict[str, int] = {}
-        self._sliders: dict[str, widgets.IntSlider] = {}
-        self._widget: widgets.VBox | None = None
-        self._syncing = False
         self.set(size=size, kernel=kernel, padding=padding, stride=stride)
 
-    def set(self, **values: int) -> None:
-        """Change any of size, kernel, padding, stride and recompute everything."""
-        for name, value in values.items():
-            if name not in self.MINIMUM:
-                raise ValueError(f"unknown setting {name!r}: choose from {list(self.MINIMUM)}")
-            if isinstance(value, bool) or not isinstance(value, int) or value < self.MINIMUM[name]:
-                raise ValueError(f"{name} must be an integer >= {self.MINIMUM[name]}, got {value!r}")
-        self._values.update(values)
+    def _apply(self, settings: dict) -> None:
+        for name, value in settings.items():
+            if not is_integer(value) or value < self.MINIMUM[name]:
+                raise ValueError(f"{name} must be an integer >= {self.MINIMUM[name]}, "
+                                 f"got {value!r}")
+        self._settings.update({name: int(value) for name, value in settings.items()})
         self._compute()
-        if self._widget is not None:
-            self._refresh_widget()
 
     def _compute(self) -> None:
-        size, kernel, padding, stride = (self._values[name] for name in self.MINIMUM)
+        size, kernel, padding, stride = (self._settings[name] for name in self.SETTINGS)
         self.input = torch.randn(1, 1, size, size,
                                  generator=torch.Generator().manual_seed(self.seed))
         self.weight = torch.randn(1, 1, kernel, kernel,
@@ -164,66 +198,47 @@ class PaddingStrideExplorer:
                         f"positions); ops.conv2d vs F.conv2d: max abs difference "
                         f"{self.max_abs_difference:.1e}")
 
-    def draw(self, figure: Figure) -> None:
-        """Draw the window path and the coverage heat map (or why nothing fits) on ``figure``."""
+    # --- the figure: the window's path and the coverage -------------------------------------------
+    def _build(self, figure: Figure) -> dict:
         path_axes, coverage_axes = figure.subplots(1, 2)
-        if self.fits:
-            plot_window_path(self.size, self.kernel, self.padding, self.stride, ax=path_axes)
-        else:
-            path_axes.text(0.5, 0.5, "the kernel does not fit:\nno window position",
-                           ha="center", va="center", color="red")
-            path_axes.set_title("No window fits")
-            path_axes.set_xticks([])
-            path_axes.set_yticks([])
-        plot_coverage(self.coverage, "Times each input pixel is covered", ax=coverage_axes)
-        figure.suptitle(f"Output shape: {self.output_shape or 'none, the kernel does not fit'}")
+        return {"path": WindowPathPanel(path_axes),
+                "coverage": CoveragePanel(coverage_axes, "Times each input pixel is covered"),
+                "title": figure.suptitle(" ")}
 
-    def plot(self) -> Figure:
-        """A pyplot figure of the current settings (for a static notebook output)."""
-        figure = plt.figure(figsize=(10, 4.2), layout="constrained")
-        self.draw(figure)
-        return figure
+    def _update(self, artists: dict) -> None:
+        artists["path"].show(self.size, self.kernel, self.padding, self.stride)
+        artists["coverage"].show(self.coverage)
+        artists["title"].set_text(
+            f"Output shape: {self.output_shape or 'none, the kernel does not fit'}")
 
-    def png(self) -> bytes:
-        """The current figure as PNG bytes (what the widget shows)."""
-        figure = Figure(figsize=(10, 4.2), layout="constrained")
-        self.draw(figure)
-        return figure_png(figure)
+    def _dynamic(self, artists: dict) -> list:
+        path, coverage = artists["path"], artists["coverage"]
+        return [path.path, *path.windows, path.note, path.ax.title, *coverage.grid.artists(),
+                coverage.colorbar.ax, artists["title"]]
 
-    @property
-    def sliders(self) -> dict[str, widgets.IntSlider]:
-        """The four sliders by setting name (built with the widget)."""
-        self.widget  # noqa: B018 - builds the widget on first use
-        return self._sliders
+    def _background_key(self) -> tuple[int, int]:
+        return self.size, self.padding  # the grids' sizes: limits, ticks, the input's square
 
-    @property
-    def widget(self) -> widgets.VBox:
-        """The interactive explorer: four sliders, a summary line and the figure."""
-        if self._widget is None:
-            for name, value in self._values.items():
-                slider = widgets.IntSlider(value=value, min=self.MINIMUM[name],
-                                           max=max(self.SLIDER_MAXIMUM[name], value),
-                                           description=name, continuous_update=False)
-                slider.observe(self._on_slider, names="value")
-                self._sliders[name] = slider
-            self._summary = widgets.HTML()
-            self._image = widgets.Image(format="png")
-            self._widget = widgets.VBox([widgets.HBox(list(self._sliders.values())[:2]),
-                                         widgets.HBox(list(self._sliders.values())[2:]),
-                                         self._summary, self._image])
-            self._refresh_widget()
-        return self._widget
+    # --- the widget -------------------------------------------------------------------------------
+    def _make_controls(self) -> dict[str, widgets.Widget]:
+        controls = {}
+        for name in self.SETTINGS:
+            value = self._settings[name]
+            controls[name] = widgets.IntSlider(value=value, min=self.MINIMUM[name],
+                                               max=max(self.SLIDER_MAXIMUM[name], value),
+                                               description=name, continuous_update=False)
+            controls[name].observe(lambda change, name=name: self._from_control(
+                **{name: change["new"]}), names="value")
+        return controls
 
-    def _on_slider(self, change: dict) -> None:
-        if not self._syncing:
-            self.set(**{change["owner"].description: change["new"]})
+    def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
+        return [widgets.HBox([controls["size"], controls["kernel"]]),
+                widgets.HBox([controls["padding"], controls["stride"]])]
 
-    def _refresh_widget(self) -> None:
-        self._syncing = True
-        for name, slider in self._sliders.items():
-            slider.max = max(slider.max, self._values[name])
-            slider.value = self._values[name]
-        self._syncing = False
-        colour = "black" if self.fits else "red"
-        self._summary.value = f'<span style="color:{colour}">{self.message}</span>'
-        self._image.value = self.png()
+    def _show_controls(self) -> None:
+        for name, slider in self._controls.items():
+            slider.max = max(slider.max, self._settings[name])
+            slider.value = self._settings[name]
+
+    def _status_html(self) -> str:
+        return f'<span style="color:{"black" if self.fits else "red"}">{self.message}</span>'

@@ -1,4 +1,5 @@
-"""Figures of the course: image and feature-map grids, training curves (static and live), confusion matrices.
+"""Figures of the course: image and feature-map grids, training curves (static and live),
+confusion matrices, feature maps with a prediction, and the PNG bytes the widgets show.
 
 Every function returns a matplotlib ``Figure`` with a title and labelled axes (or a caption and a
 colour bar for image grids), so tests can check what is drawn and notebooks end with ``plt.show()``.
@@ -6,16 +7,18 @@ colour bar for image grids), so tests can check what is drawn and notebooks end 
 
 from __future__ import annotations
 
-import base64
 import io
 import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import PIL.Image
 import torch
 from matplotlib import colors
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import FigureCanvasBase
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -35,16 +38,43 @@ def _image_stack(images) -> np.ndarray:
     if array.ndim == 4 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 3:
-        raise ValueError(f"images must have shape (N, H, W) or (N, 1, H, W), got {tuple(array.shape)}")
+        raise ValueError(f"images must have shape (N, H, W) or (N, 1, H, W), "
+                         f"got {tuple(array.shape)}")
     if len(array) == 0:
         raise ValueError("images is empty: pass at least one image")
     return array
 
 
-def figure_png(figure: Figure, dpi: int = 80, **savefig_options) -> bytes:
-    """The figure as PNG bytes, what an ``ipywidgets.Image`` shows."""
+def figure_png(figure: Figure, dpi: float | None = None, draw: bool = True) -> bytes:
+    """The figure as PNG bytes, what an ``ipywidgets.Image`` shows: one Agg draw, then Pillow.
+
+    ``dpi`` defaults to the figure's own. Unlike ``savefig``, which draws a figure that has a
+    layout engine twice, this draws it once, and a frozen layout (``set_layout_engine("none")``)
+    is not recomputed. ``draw=False`` encodes what the Agg canvas holds now, for a widget that has
+    drawn only the artists that changed onto a saved background (blitting). An opaque figure is
+    stored without its alpha channel (smaller, faster).
+    """
+    if dpi is not None and dpi != figure.dpi:
+        original = figure.dpi
+        figure.set_dpi(dpi)
+        try:
+            return figure_png(figure)
+        finally:
+            figure.set_dpi(original)
+    original = figure.canvas
+    if isinstance(original, FigureCanvasAgg):
+        canvas = original
+    else:  # a plain Figure gets an Agg canvas for good; another backend's gets it back after
+        canvas = FigureCanvasAgg(figure)
+        if type(original) is not FigureCanvasBase:
+            figure.set_canvas(original)
+    if draw or not isinstance(original, FigureCanvasAgg):
+        canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())
+    if pixels[..., 3].min() == 255:
+        pixels = pixels[..., :3]
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, **savefig_options)
+    PIL.Image.fromarray(pixels).save(buffer, format="png", compress_level=3)
     return buffer.getvalue()
 
 
@@ -89,7 +119,8 @@ def plot_feature_maps(maps, title: str, ncols: int = 10, cmap: str = "viridis") 
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3:
-        raise ValueError(f"maps must have shape (C, H, W) (or (1, C, H, W)), got {tuple(array.shape)}")
+        raise ValueError(f"maps must have shape (C, H, W) (or (1, C, H, W)), "
+                         f"got {tuple(array.shape)}")
     return plot_image_grid(array, titles=[f"channel {c}" for c in range(len(array))], ncols=ncols,
                            title=title, cmap=cmap, colorbar_label="activation")
 
@@ -100,7 +131,8 @@ def _as_history(history) -> History:
         return history
     if isinstance(history, dict):
         return History(**history)
-    raise ValueError(f"history must be a training.History or its to_dict(), got {type(history).__name__}")
+    raise ValueError(f"history must be a training.History or its to_dict(), "
+                     f"got {type(history).__name__}")
 
 
 def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
@@ -131,7 +163,7 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
 
 
 def plot_training_curves(history, blog_accuracy: Sequence[float] | None = None) -> Figure:
-    """Two panels: training loss per logging interval and test accuracy per epoch (and the blog post's)."""
+    """Two panels: loss per logging interval, test accuracy per epoch (and the blog post's)."""
     history = _as_history(history)
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     _draw_curves(loss_axes, accuracy_axes, history, blog_accuracy, None)
@@ -165,7 +197,7 @@ class LiveCurves:
         self.epochs = epochs
         self.blog_accuracy = blog_accuracy
         self.title = title
-        self.figure = Figure(figsize=(11, 4), layout="constrained")
+        self.figure = Figure(figsize=(11, 4), dpi=80, layout="constrained")
         self.loss_axes, self.accuracy_axes = self.figure.subplots(1, 2)
         self.updates = 0
         self._handle = None
@@ -205,9 +237,11 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str], title: str) -> Fig
     """
     counts = as_numpy(matrix)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1]:
-        raise ValueError(f"matrix must be square (classes x classes), got shape {tuple(counts.shape)}")
+        raise ValueError(f"matrix must be square (classes x classes), "
+                         f"got shape {tuple(counts.shape)}")
     if len(class_names) != len(counts):
-        raise ValueError(f"got {len(class_names)} class names for a {len(counts)}x{len(counts)} matrix")
+        raise ValueError(f"got {len(class_names)} class names for a "
+                         f"{len(counts)}x{len(counts)} matrix")
     figure, axes = plt.subplots(figsize=(7, 6), layout="constrained")
     cmap = plt.get_cmap("Blues").with_extremes(bad="white")
     masked = np.ma.masked_less_equal(counts, 0)
@@ -231,30 +265,9 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str], title: str) -> Fig
     return figure
 
 
-def figure_output(figure: Figure) -> dict:
-    """A figure as one notebook output (a PNG), the form an ``Output`` widget's ``outputs`` hold."""
-    png = figure_png(figure, dpi=90, bbox_inches="tight")
-    title = figure._suptitle.get_text() if figure._suptitle is not None else "figure"
-    plt.close(figure)
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(png).decode("ascii"),
-                     "text/plain": f"<Figure: {title}>"}}
-
-
-def show_figures(output, figures: list[Figure]) -> None:
-    """Make an ``ipywidgets.Output`` show exactly these figures, in one state update.
-
-    Setting ``outputs`` directly, rather than capturing with ``with output: display(...)``, works
-    the same in JupyterLab, Notebook and Colab, and avoids the message round trip that
-    ``nbconvert --execute`` uses to imitate a capturing Output widget, which can deadlock
-    (jupyter/nbconvert#1921, jupyter/nbclient#312).
-    """
-    output.outputs = tuple(figure_output(figure) for figure in figures)
-
-
 def plot_probabilities(probabilities, axes: Axes | None = None, label: int | None = None,
                        title: str = "What the network predicts") -> Axes:
-    """A bar per class: the softmax probability; the predicted class in orange, the true label marked."""
+    """A bar per class: its probability; the predicted class in orange, the true label named."""
     values = np.asarray(torch.as_tensor(probabilities).detach().cpu(), dtype=float)
     if axes is None:
         _, axes = plt.subplots(figsize=(5, 3), layout="constrained")
@@ -269,32 +282,101 @@ def plot_probabilities(probabilities, axes: Axes | None = None, label: int | Non
     return axes
 
 
+def maps_and_prediction_size(channels: int, ncols: int = 10) -> tuple[float, float]:
+    """The figure size (inches) that ``plot_maps_and_prediction`` uses for ``channels`` maps."""
+    ncols = min(ncols, channels)
+    nrows = -(-channels // ncols)
+    return max(9.0, 1.1 * ncols + 1.5), 2.6 + 1.15 * nrows
+
+
+class MapsAndPrediction:
+    """The panels of ``plot_maps_and_prediction``, made once on a figure or subfigure.
+
+    ``update`` puts another digit, its probabilities and its maps into the same artists (maps of
+    another size too), so a widget redraws without making a figure. The number of channels is
+    fixed: make a new one for a layer with a different count.
+    """
+
+    def __init__(self, figure, channels: int, ncols: int = 10, classes: int = 10) -> None:
+        ncols = min(ncols, channels)
+        nrows = -(-channels // ncols)
+        self.figure = figure
+        top, bottom = figure.subfigures(2, 1, height_ratios=[2.4, 1.15 * nrows])
+        self.digit_axes, self.bar_axes = top.subplots(1, 2, width_ratios=[1, 1.8])
+        self.digit = self.digit_axes.imshow(np.zeros((1, 1)), cmap="gray", interpolation="nearest")
+        self.digit_axes.set_title("input (normalised)")
+        self.digit_axes.set_xlabel("column")
+        self.digit_axes.set_ylabel("row")
+        self.bars = self.bar_axes.bar(range(classes), np.zeros(classes), color="tab:blue")
+        self.bar_axes.set_xticks(range(classes))
+        self.bar_axes.set_ylim(0, 1)
+        self.bar_axes.set_xlabel("digit")
+        self.bar_axes.set_ylabel("probability")
+        self.bar_axes.set_title("What the network predicts")
+        self.true_label = self.bar_axes.text(0.99, 0.96, "", ha="right", va="top",
+                                             transform=self.bar_axes.transAxes)
+        grid = bottom.subplots(nrows, ncols, squeeze=False)
+        self.maps = []
+        for channel, axes in enumerate(grid.flat):
+            axes.set_xticks([])
+            axes.set_yticks([])
+            if channel >= channels:
+                axes.axis("off")
+                continue
+            self.maps.append(axes.imshow(np.zeros((1, 1)), cmap="viridis", vmin=0, vmax=1,
+                                         interpolation="nearest"))
+            axes.set_title(f"channel {channel}", fontsize=8)
+        self.colorbar = bottom.colorbar(self.maps[0], ax=grid, label="activation", shrink=0.9)
+        self.maps_title = bottom.suptitle(" ", fontsize=10)
+        self.title = figure.suptitle(" ")
+
+    def dynamic(self) -> list:
+        """The artists ``update`` changes, in drawing order: what a widget redraws (blitting)."""
+        def framed(shown):
+            return [shown, *shown.axes.spines.values()]
+
+        return [*framed(self.digit), *self.bars, *self.bar_axes.spines.values(),
+                self.true_label, *(artist for shown in self.maps for artist in framed(shown)),
+                self.colorbar.ax, self.maps_title, self.title]
+
+    @staticmethod
+    def _show(shown, values: np.ndarray, low: float, high: float) -> None:
+        """New data (maybe of a new size) and colour limits for one image of a panel."""
+        if shown.get_array().shape != values.shape:
+            height, width = values.shape
+            shown.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+            shown.axes.set_xlim(-0.5, width - 0.5)
+            shown.axes.set_ylim(height - 0.5, -0.5)
+        shown.set_data(values)
+        shown.set_clim(low, high if high > low else low + 1e-6)
+
+    def update(self, image: torch.Tensor, maps: torch.Tensor, probabilities, layer: str,
+               title: str, label: int | None = None) -> None:
+        """Show one digit (1, H, W) or (H, W), its maps (C, H', W') and its probabilities."""
+        if len(maps) != len(self.maps):
+            raise ValueError(f"these panels show {len(self.maps)} channels, got {len(maps)}")
+        digit = as_numpy(image).squeeze()
+        self._show(self.digit, digit, float(digit.min()), float(digit.max()))
+        values = np.asarray(torch.as_tensor(probabilities).detach().cpu(), dtype=float)
+        best = int(values.argmax())
+        for digit_class, (bar, value) in enumerate(zip(self.bars, values)):
+            bar.set_height(value)
+            bar.set_color("tab:orange" if digit_class == best else "tab:blue")
+        self.true_label.set_text("" if label is None else f"true label: {label}")
+        array = as_numpy(maps)
+        low, high = float(array.min()), float(array.max())
+        for shown, values in zip(self.maps, array):
+            self._show(shown, values, low, high)
+        height, width = array.shape[-2:]
+        self.maps_title.set_text(f"{layer}: {len(array)} feature maps of {height}x{width}, "
+                                 f"one colour scale")
+        self.title.set_text(title)
+
+
 def plot_maps_and_prediction(image: torch.Tensor, maps: torch.Tensor, probabilities, layer: str,
                              title: str, label: int | None = None, ncols: int = 10) -> Figure:
     """One figure: the input digit, the predicted probabilities, and every channel of one layer."""
-    channels = len(maps)
-    ncols = min(ncols, channels)
-    nrows = -(-channels // ncols)
-    figure = plt.figure(figsize=(max(9.0, 1.1 * ncols + 1.5), 2.6 + 1.15 * nrows), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[2.4, 1.15 * nrows])
-    digit_axes, bar_axes = top.subplots(1, 2, width_ratios=[1, 1.8])
-    digit_axes.imshow(as_numpy(image.squeeze()), cmap="gray")
-    digit_axes.set_title("input (normalised)")
-    digit_axes.set_xlabel("column")
-    digit_axes.set_ylabel("row")
-    plot_probabilities(probabilities, bar_axes, label=label)
-    grid = bottom.subplots(nrows, ncols, squeeze=False)
-    low, high = maps.min().item(), maps.max().item()
-    for channel, axes in enumerate(grid.flat):
-        axes.set_xticks([])
-        axes.set_yticks([])
-        if channel >= channels:
-            axes.axis("off")
-            continue
-        shown = axes.imshow(as_numpy(maps[channel]), cmap="viridis", vmin=low, vmax=high)
-        axes.set_title(f"channel {channel}", fontsize=8)
-    bottom.colorbar(shown, ax=grid, label="activation", shrink=0.9)
-    height, width = maps.shape[-2:]
-    bottom.suptitle(f"{layer}: {channels} feature maps of {height}x{width}, one colour scale", fontsize=10)
-    figure.suptitle(title)
+    figure = plt.figure(figsize=maps_and_prediction_size(len(maps), ncols), layout="constrained")
+    MapsAndPrediction(figure, len(maps), ncols).update(image, maps, probabilities, layer, title,
+                                                       label)
     return figure

@@ -13,13 +13,18 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.augmentation import background, translate
 from mnist_tutorial.ops import avg_pool2d, conv2d, max_pool2d
-from mnist_tutorial.plotting import figure_png
+from mnist_tutorial.widget import (
+    InteractiveFigure,
+    NumberGrid,
+    as_image_tensor,
+    is_integer,
+    setting,
+)
 
 POOLING = {"max": max_pool2d, "avg": avg_pool2d}
 
@@ -32,7 +37,7 @@ def feature_map(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def relative_change(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-    """Per image: ``||after - before|| / ||before||`` (0 = unchanged, 1 = a change as big as the map)."""
+    """Per image: ``||after - before|| / ||before||`` (0 = unchanged, 1 = as big as the map)."""
     if before.shape != after.shape:
         raise ValueError(f"before and after must have the same shape, got {tuple(before.shape)} "
                          f"and {tuple(after.shape)}")
@@ -56,87 +61,71 @@ def shift_change(images: torch.Tensor, kernel: torch.Tensor, shift: tuple[int, i
         maps = feature_map(x, kernel)
         return maps if kind is None else POOLING[kind](maps, size, stride)
 
-    return relative_change(response(images), response(translate(images, shifts, fill))).mean().item()
+    moved = translate(images, shifts, fill)
+    return relative_change(response(images), response(moved)).mean().item()
 
 
-def _as_image(image) -> torch.Tensor:
-    """A float (H, W) tensor from (H, W), (1, H, W) or (1, 1, H, W)."""
-    image = torch.as_tensor(image).detach().to("cpu", torch.float32)
-    while image.dim() > 2 and image.shape[0] == 1:
-        image = image[0]
-    if image.dim() != 2:
-        raise ValueError(f"image must be one 2-D map (H, W), (1, H, W) or (1, 1, H, W), "
-                         f"got shape {tuple(image.shape)}")
-    return image
-
-
-def _show_map(axes: Axes, values: torch.Tensor, low: float, high: float) -> AxesImage:
-    """Draw a 2-D map with integer ticks and labelled axes; small maps get their numbers written."""
-    shown = axes.imshow(values.numpy(), cmap="viridis", vmin=low, vmax=high)
-    if max(values.shape) <= 8:
-        for (row, column), value in np.ndenumerate(values.numpy()):
-            axes.text(column, row, f"{value:.3g}", ha="center", va="center", fontsize=8,
-                      color="black" if value > (low + high) / 2 else "white")
+def _map_grid(axes: Axes) -> NumberGrid:
+    """A map with integer ticks and labelled axes; small maps get their numbers written."""
+    grid = NumberGrid(axes, "viridis", annotate_up_to=8, fmt=lambda value: f"{value:.3g}",
+                      fontsize=8)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_xlabel("column")
-    axes.set_ylabel("row")
-    return shown
+    return grid
 
 
-def _setting(name: str) -> property:
-    """A public attribute that reads the setting and writes it through ``set``."""
-    return property(lambda self: self._values[name],
-                    lambda self, value: self.set(**{name: value}),
-                    doc=f"The {name} (setting it updates every result).")
-
-
-class PoolingExplorer:
+class PoolingExplorer(InteractiveFigure):
     """Max or average pooling of one image or feature map, and the window behind one output cell.
 
-    Drive it with ``explorer.set(kind="avg", size=3, stride=2, padding=1, cell=(2, 5))`` or by
-    assigning the same attributes. ``stride=None`` means "the window size" (PyTorch's default).
-    Results: ``pooled`` (H', W'), ``output_shape``, ``window`` (top, left, bottom, right) of the
-    chosen cell in input coordinates (may reach into the padding), ``window_values`` (the input
-    pixels inside it) and ``cell_value``; when the settings do not work, ``pooled`` is None and
-    ``message`` says why. ``widget`` is the interactive version.
+    Settings: ``kind`` ("max" or "avg"), ``size``, ``stride`` (None means "the window size",
+    PyTorch's default), ``padding`` and ``cell`` (row, column) of the pooled map, e.g.
+    ``explorer.set(kind="avg", size=3, stride=2, padding=1, cell=(2, 5))`` or
+    ``explorer.size = 3``. Results: ``pooled`` (H', W'), ``output_shape``, ``window`` (top, left,
+    bottom, right) of the chosen cell in input coordinates (may reach into the padding),
+    ``window_values`` (the input pixels inside it) and ``cell_value``; when the settings do not
+    work, ``pooled`` is None and ``message`` says why. Controls: ``kind``, ``size``, ``stride``,
+    ``padding``, ``row``, ``column``. The shared API (``set``, ``plot``, ``widget``,
+    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widget`.
     """
 
+    SETTINGS = ("kind", "size", "stride", "padding", "cell")
     MINIMUM = {"size": 1, "stride": 1, "padding": 0}
     SLIDER_MAXIMUM = {"size": 6, "stride": 6, "padding": 3}
+    FIGSIZE = (10.0, 4.2)
 
-    kind = _setting("kind")
-    size = _setting("size")
-    padding = _setting("padding")
-    cell = _setting("cell")
+    kind = setting("kind", "The kind of pooling: 'max' or 'avg'.")
+    size = setting("size", "The window's height and width.")
+    padding = setting("padding", "Rows and columns added on every side.")
+    cell = setting("cell", "(row, column) of the pooled cell whose window is shown.")
 
     def __init__(self, image, kind: str = "max", size: int = 2, stride: int | None = None,
                  padding: int = 0, cell: tuple[int, int] = (0, 0)) -> None:
-        self.image = _as_image(image)
-        self._values: dict = {}
-        self._controls: dict[str, widgets.Widget] = {}
-        self._widget: widgets.VBox | None = None
-        self._syncing = False
+        super().__init__()
+        self.image = as_image_tensor(image, "image")
         self.set(kind=kind, size=size, stride=stride, padding=padding, cell=cell)
 
     @property
     def stride(self) -> int:
-        """The step between windows (the window size unless set)."""
-        return self._values["size"] if self._values["stride"] is None else self._values["stride"]
+        """The step between windows (the window size unless set); setting it goes through set."""
+        stride = self._settings["stride"]
+        return self._settings["size"] if stride is None else stride
 
     @stride.setter
     def stride(self, value: int | None) -> None:
         self.set(stride=value)
 
-    def set(self, **values) -> None:
-        """Change any of kind, size, stride, padding, cell and recompute everything."""
-        for name, value in values.items():
+    def _apply(self, settings: dict) -> None:
+        for name, value in settings.items():
             self._check(name, value)
-        cell_given = "cell" in values
-        self._values.update(values)
-        self._compute(cell_given)
-        if self._widget is not None:
-            self._refresh_widget()
+        new = {**self._settings, **settings}
+        if "cell" in new:
+            new["cell"] = tuple(int(v) for v in new["cell"])
+        for name in self.MINIMUM:
+            if new.get(name) is not None:
+                new[name] = int(new[name])
+        results = self._compute(new, cell_given="cell" in settings)  # may refuse the cell
+        self._settings = new
+        self.__dict__.update(results)
 
     def _check(self, name: str, value) -> None:
         if name == "kind":
@@ -144,135 +133,125 @@ class PoolingExplorer:
                 raise ValueError(f"kind must be one of {list(POOLING)}, got {value!r}")
         elif name == "cell":
             if (not isinstance(value, (tuple, list)) or len(value) != 2
-                    or not all(isinstance(v, int) and v >= 0 for v in value)):
-                raise ValueError(f"cell must be a pair (row, column) of integers >= 0, got {value!r}")
-        elif name in self.MINIMUM:
-            if name == "stride" and value is None:
-                return
-            if isinstance(value, bool) or not isinstance(value, int) or value < self.MINIMUM[name]:
-                raise ValueError(f"{name} must be an integer >= {self.MINIMUM[name]}, got {value!r}")
-        else:
-            raise ValueError(f"unknown setting {name!r}: choose from "
-                             f"{['kind', 'size', 'stride', 'padding', 'cell']}")
+                    or not all(is_integer(v) and v >= 0 for v in value)):
+                raise ValueError(f"cell must be a pair (row, column) of integers >= 0, "
+                                 f"got {value!r}")
+        elif not (name == "stride" and value is None):
+            if not is_integer(value) or value < self.MINIMUM[name]:
+                raise ValueError(f"{name} must be an integer >= {self.MINIMUM[name]}, "
+                                 f"got {value!r}")
 
-    def _compute(self, cell_given: bool) -> None:
+    def _compute(self, values: dict, cell_given: bool) -> dict:
+        """The results for ``values`` (the cell is clamped into the map unless given)."""
+        kind, size, padding = values["kind"], values["size"], values["padding"]
+        stride = size if values["stride"] is None else values["stride"]
         try:
-            pooled = POOLING[self.kind](self.image[None, None], self.size, self.stride, self.padding)
+            pooled = POOLING[kind](self.image[None, None], size, stride, padding)[0, 0]
         except ValueError as error:
-            self.pooled = self.output_shape = self.window = self.window_values = None
-            self.cell_value = None
-            self.message = f"These settings do not work: {error}"
-            return
-        self.pooled = pooled[0, 0]
-        self.output_shape = tuple(self.pooled.shape)
-        row, column = self._values["cell"]
-        if cell_given and not (row < self.output_shape[0] and column < self.output_shape[1]):
-            raise ValueError(f"cell {self._values['cell']} is outside the pooled map of shape "
-                             f"{self.output_shape}: rows and columns start at 0")
-        row, column = min(row, self.output_shape[0] - 1), min(column, self.output_shape[1] - 1)
-        self._values["cell"] = (row, column)
-        top, left = row * self.stride - self.padding, column * self.stride - self.padding
-        self.window = (top, left, top + self.size, left + self.size)
-        self.window_values = self.image[max(top, 0):top + self.size, max(left, 0):left + self.size]
-        self.cell_value = self.pooled[row, column].item()
-        rule = "largest" if self.kind == "max" else "mean (padding zeros included)"
-        self.message = (f"{self.kind} pooling, window {self.size}x{self.size}, stride "
-                        f"{self.stride}, padding {self.padding}: {tuple(self.image.shape)} -> "
-                        f"{self.output_shape}. Cell {(row, column)} is the {rule} of rows "
-                        f"{top}..{top + self.size - 1}, columns {left}..{left + self.size - 1}: "
-                        f"{self.cell_value:.3f}")
+            return {"pooled": None, "output_shape": None, "window": None, "window_values": None,
+                    "cell_value": None, "message": f"These settings do not work: {error}"}
+        output_shape = tuple(pooled.shape)
+        row, column = values["cell"]
+        if cell_given and not (row < output_shape[0] and column < output_shape[1]):
+            raise ValueError(f"cell {values['cell']} is outside the pooled map of shape "
+                             f"{output_shape}: rows and columns start at 0")
+        row, column = min(row, output_shape[0] - 1), min(column, output_shape[1] - 1)
+        values["cell"] = (row, column)
+        top, left = row * stride - padding, column * stride - padding
+        cell_value = pooled[row, column].item()
+        rule = "largest" if kind == "max" else "mean (padding zeros included)"
+        return {"pooled": pooled, "output_shape": output_shape,
+                "window": (top, left, top + size, left + size),
+                "window_values": self.image[max(top, 0):top + size, max(left, 0):left + size],
+                "cell_value": cell_value,
+                "message": (f"{kind} pooling, window {size}x{size}, stride {stride}, padding "
+                            f"{padding}: {tuple(self.image.shape)} -> {output_shape}. Cell "
+                            f"{(row, column)} is the {rule} of rows {top}..{top + size - 1}, "
+                            f"columns {left}..{left + size - 1}: {cell_value:.3f}")}
 
-    def draw(self, figure: Figure) -> None:
-        """The input with the chosen window, and the pooled map with the chosen cell."""
+    # --- the figure: the input with its window, the pooled map with its cell ---------------------
+    def _build(self, figure: Figure) -> dict:
         input_axes, pooled_axes = figure.subplots(1, 2)
+        image = _map_grid(input_axes)
         low, high = float(self.image.min()), float(self.image.max())
-        shown = _show_map(input_axes, self.image, low, high)
+        image.show(self.image, low, high)
+        figure.colorbar(image.image, ax=[input_axes, pooled_axes], label="value", shrink=0.8)
+        window = input_axes.add_patch(Rectangle((0, 0), 1, 1, fill=False, edgecolor="red",
+                                                linewidth=2.5))
+        pooled = _map_grid(pooled_axes)
+        cell = pooled_axes.add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="red",
+                                               linewidth=2.5))
+        note = pooled_axes.text(0.5, 0.5, "no pooled map:\nsee the message", ha="center",
+                                va="center", color="red", transform=pooled_axes.transAxes)
+        return {"window": window, "pooled": pooled, "cell": cell, "note": note,
+                "title": figure.suptitle(" ")}
+
+    def _update(self, artists: dict) -> None:
+        input_axes = artists["window"].axes
         height, width = self.image.shape
         pad = self.padding
         input_axes.set_xlim(-0.5 - pad, width - 0.5 + pad)
         input_axes.set_ylim(height - 0.5 + pad, -0.5 - pad)
         input_axes.set_title(f"Input {height}x{width}" + (f", padding {pad}" if pad else "")
                              + " and the chosen window")
-        figure.colorbar(shown, ax=[input_axes, pooled_axes], label="value", shrink=0.8)
-        if self.pooled is None:
-            pooled_axes.text(0.5, 0.5, "no pooled map:\nsee the message", ha="center",
-                             va="center", color="red")
-            pooled_axes.set_xticks([])
-            pooled_axes.set_yticks([])
-            pooled_axes.set_title("Pooled map")
-            figure.suptitle("These settings do not work")
+        pooled, works = artists["pooled"], self.pooled is not None
+        for artist in (artists["window"], artists["cell"], pooled.image, *pooled.texts):
+            artist.set_visible(works)
+        artists["note"].set_visible(not works)
+        if not works:
+            pooled.axes.set_title("Pooled map")
+            artists["title"].set_text("These settings do not work")
             return
         top, left, _, _ = self.window
-        input_axes.add_patch(Rectangle((left - 0.5, top - 0.5), self.size, self.size,
-                                       fill=False, edgecolor="red", linewidth=2.5))
-        _show_map(pooled_axes, self.pooled, low, high)
+        artists["window"].set_bounds(left - 0.5, top - 0.5, self.size, self.size)
+        pooled.show(self.pooled, float(self.image.min()), float(self.image.max()))
         row, column = self.cell
-        pooled_axes.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False,
-                                        edgecolor="red", linewidth=2.5))
-        pooled_axes.set_title(f"{self.kind} pooled {self.output_shape[0]}x{self.output_shape[1]}"
-                              f", cell {(row, column)} = {self.cell_value:.2f}")
-        figure.suptitle(f"{self.kind} pooling: window {self.size}, stride {self.stride}, "
-                        f"padding {self.padding} (one colour scale for both)")
+        artists["cell"].set_xy((column - 0.5, row - 0.5))
+        pooled.axes.set_title(f"{self.kind} pooled {self.output_shape[0]}x"
+                              f"{self.output_shape[1]}, cell {(row, column)} = "
+                              f"{self.cell_value:.2f}")
+        artists["title"].set_text(f"{self.kind} pooling: window {self.size}, stride "
+                                  f"{self.stride}, padding {self.padding} (one colour scale "
+                                  f"for both)")
 
-    def plot(self) -> Figure:
-        """A pyplot figure of the current settings (for a static notebook output)."""
-        figure = plt.figure(figsize=(10, 4.2), layout="constrained")
-        self.draw(figure)
-        return figure
+    def _dynamic(self, artists: dict) -> list:
+        return [artists["window"], artists["window"].axes.title, artists["pooled"].axes,
+                artists["title"]]
 
-    def png(self) -> bytes:
-        """The current figure as PNG bytes (what the widget shows)."""
-        figure = Figure(figsize=(10, 4.2), layout="constrained")
-        self.draw(figure)
-        return figure_png(figure)
+    def _background_key(self) -> int:
+        return self.padding  # the input panel's limits
 
-    @property
-    def controls(self) -> dict[str, widgets.Widget]:
-        """The widget's controls by name: kind, size, stride, padding, row, column."""
-        if self._widget is None:
-            self.widget  # noqa: B018 - builds the widget and its controls
-        return self._controls
-
-    @property
-    def widget(self) -> widgets.VBox:
-        """The interactive explorer: pooling type, window, stride, padding, output cell, figure."""
-        if self._widget is None:
-            controls = {"kind": widgets.ToggleButtons(options=list(POOLING), value=self.kind,
-                                                      description="kind")}
-            for name in ("size", "stride", "padding"):
-                value = getattr(self, name)
-                controls[name] = widgets.IntSlider(value=value, min=self.MINIMUM[name],
-                                                   max=max(self.SLIDER_MAXIMUM[name], value),
-                                                   description=name, continuous_update=False)
-            for name, value in zip(("row", "column"), self.cell):
-                controls[name] = widgets.IntSlider(value=value, min=0, max=value,
-                                                   description=f"cell {name}",
-                                                   continuous_update=False)
-            for name, control in controls.items():
-                control.observe(lambda change, name=name: self._on_control(name, change["new"]),
-                                names="value")
-            self._controls = controls
-            self._summary = widgets.HTML()
-            self._image = widgets.Image(format="png")
-            self._widget = widgets.VBox([controls["kind"],
-                                         widgets.HBox([controls[n] for n in ("size", "stride",
-                                                                            "padding")]),
-                                         widgets.HBox([controls["row"], controls["column"]]),
-                                         self._summary, self._image])
-            self._refresh_widget()
-        return self._widget
+    # --- the widget -------------------------------------------------------------------------------
+    def _make_controls(self) -> dict[str, widgets.Widget]:
+        controls = {"kind": widgets.ToggleButtons(options=list(POOLING), value=self.kind,
+                                                  description="kind")}
+        for name in ("size", "stride", "padding"):
+            value = getattr(self, name)
+            controls[name] = widgets.IntSlider(value=value, min=self.MINIMUM[name],
+                                               max=max(self.SLIDER_MAXIMUM[name], value),
+                                               description=name, continuous_update=False)
+        for name, value in zip(("row", "column"), self.cell):
+            controls[name] = widgets.IntSlider(value=value, min=0, max=value,
+                                               description=f"cell {name}",
+                                               continuous_update=False)
+        for name, control in controls.items():
+            control.observe(lambda change, name=name: self._on_control(name, change["new"]),
+                            names="value")
+        return controls
 
     def _on_control(self, name: str, value) -> None:
-        if self._syncing:
-            return
         if name in ("row", "column"):
             row, column = self.cell
-            self.set(cell=(value, column) if name == "row" else (row, value))
+            self._from_control(cell=(value, column) if name == "row" else (row, value))
         else:
-            self.set(**{name: value})
+            self._from_control(**{name: value})
 
-    def _refresh_widget(self) -> None:
-        self._syncing = True
+    def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
+        return [controls["kind"],
+                widgets.HBox([controls[name] for name in ("size", "stride", "padding")]),
+                widgets.HBox([controls["row"], controls["column"]])]
+
+    def _show_controls(self) -> None:
         controls = self._controls
         controls["kind"].value = self.kind
         for name in ("size", "stride", "padding"):
@@ -282,15 +261,10 @@ class PoolingExplorer:
             for name, value, count in zip(("row", "column"), self.cell, self.output_shape):
                 controls[name].max = count - 1
                 controls[name].value = value
-        self._syncing = False
+
+    def _status_html(self) -> str:
         colour = "black" if self.pooled is not None else "red"
-        self._summary.value = f'<span style="color:{colour}">{self.message}</span>'
-        self._image.value = self.png()
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        display(self.widget)
+        return f'<span style="color:{colour}">{self.message}</span>'
 
 
 def plot_shift_changes(shifts: list[int], changes: dict[str, list[float]],
@@ -302,7 +276,8 @@ def plot_shift_changes(shifts: list[int], changes: dict[str, list[float]],
         if len(values) != len(shifts):
             raise ValueError(f"{label!r} has {len(values)} values for {len(shifts)} shifts")
         ax.plot(shifts, values, marker="o", label=label)
-    ax.axhline(np.sqrt(2), color="grey", linestyle=":", label="√2: as different as two maps that never overlap")
+    ax.axhline(np.sqrt(2), color="grey", linestyle=":",
+               label="√2: as different as two maps that never overlap")
     ax.set_xticks(shifts)
     ax.set_title("How much a map changes when the digit moves right")
     ax.set_xlabel("shift to the right (pixels)")

@@ -83,8 +83,10 @@ def test_stepper_matches_pytorch_for_any_stride_and_padding(height, width, kh, k
 
 
 def test_stepper_rejects_bad_input():
-    with pytest.raises(ValueError, match="image must be 2-D"):
-        SlidingWindowStepper(torch.zeros(1, 1, 5, 5), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match=r"image must be one 2-D image .* got shape \(2, 5, 5\)"):
+        SlidingWindowStepper(torch.zeros(2, 5, 5), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="kernel is empty"):
+        SlidingWindowStepper(TINY, torch.zeros(0, 3))
     with pytest.raises(ValueError, match="larger than the padded input"):
         SlidingWindowStepper(torch.zeros(2, 2), torch.zeros(3, 3))
     with pytest.raises(ValueError, match="stride must be positive"):
@@ -92,6 +94,19 @@ def test_stepper_rejects_bad_input():
     stepper = SlidingWindowStepper(TINY, TINY_KERNEL)
     with pytest.raises(ValueError, match=r"step must be between 0 and 3 \(there are 4 window"):
         stepper.step = 4
+    with pytest.raises(ValueError, match="step must be"):
+        stepper.set(step=1.5)
+    with pytest.raises(ValueError, match="unknown setting 'stride'"):
+        stepper.set(stride=2)
+    assert stepper.step == 0  # nothing changed
+
+
+def test_stepper_takes_one_digit_of_a_batch_as_its_image():
+    digit = torch.randn(1, 1, 5, 5, generator=torch.Generator().manual_seed(0))
+    stepper = SlidingWindowStepper(digit, TINY_KERNEL[None])  # (1, 1, H, W) and (1, kH, kW)
+    assert stepper.image.shape == (5, 5) and stepper.kernel.shape == (2, 2)
+    stepper.step = stepper.n_steps - 1
+    torch.testing.assert_close(stepper.partial_output, conv(digit[0, 0], TINY_KERNEL))
 
 
 def test_stepper_widget_buttons_and_slider_move_the_window():
@@ -100,6 +115,8 @@ def test_stepper_widget_buttons_and_slider_move_the_window():
     back, forward = find(view, widgets.Button, "◀ back"), find(view, widgets.Button, "next ▶")
     slider, text = find(view, widgets.IntSlider), find(view, widgets.HTML)
     picture = find(view, widgets.Image)
+    assert stepper.controls == {"back": back, "next": forward, "play": find(view, widgets.Play),
+                                "step": slider}
     assert slider.max == stepper.n_steps - 1 == 15
     first = bytes(picture.value)
     assert first.startswith(PNG)
@@ -117,16 +134,21 @@ def test_stepper_widget_buttons_and_slider_move_the_window():
     assert stepper.step == 15
     stepper.step = 5  # the Python API moves the slider too
     assert slider.value == 5 and "step 6 of 16" in text.value
+    assert bytes(picture.value) == stepper.png()  # the picture is the state now
 
 
 def test_stepper_figure_is_titled_and_labelled():
     stepper = SlidingWindowStepper(TINY, TINY_KERNEL)
     stepper.step = 2
-    figure = stepper.figure()
+    figure = stepper.plot()
     assert "step 3 of 4" in figure.get_suptitle()
     titles = [axes.get_title() for axes in figure.axes]
     assert titles == ["input", "kernel", "window × kernel, sum = 37", "output 2×2 so far"]
     assert all(axes.get_xlabel() and axes.get_ylabel() for axes in figure.axes)
+    products = figure.axes[2]
+    assert [text.get_text() for text in products.texts] == ["0", "4", "12", "21"]  # 3×0, 4×1, ...
+    output = figure.axes[3].images[0].get_array()
+    assert output[0, 0] == 19 and output[1, 0] == 37 and output.mask[1, 1]  # not computed: blank
 
 
 @pytest.fixture
@@ -139,7 +161,7 @@ def digits():
 def test_playground_presets_give_pytorchs_feature_map(digits, name):
     images, labels = digits
     playground = KernelPlayground(images, labels, index=2)
-    playground.set_preset(name)
+    playground.set(preset=name)
     assert playground.preset == name and torch.equal(playground.kernel, PRESETS[name])
     expected = F.conv2d(images[2:3], PRESETS[name][None, None])[0, 0]
     torch.testing.assert_close(playground.feature_map, expected)
@@ -149,30 +171,40 @@ def test_playground_custom_kernel_index_and_padding(digits):
     images, labels = digits
     playground = KernelPlayground(images, labels, padding=1)
     custom = torch.tensor([[1.0, 0.0, -1.0], [0.0, 0.5, 0.0], [2.0, 0.0, 0.0]])
-    playground.set_kernel(custom)
-    playground.set_index(4)
+    playground.set(kernel=custom, index=4)
     assert playground.preset == "custom" and playground.index == 4
     assert torch.equal(playground.image, images[4, 0])
     expected = F.conv2d(images[4:5], custom[None, None], padding=1)[0, 0]
     assert playground.feature_map.shape == (28, 28)
     torch.testing.assert_close(playground.feature_map, expected)
-    playground.set_kernel(PRESETS["box_blur"].tolist())  # typing in a preset's numbers names it
+    playground.kernel = PRESETS["box_blur"].tolist()  # typing in a preset's numbers names it
     assert playground.preset == "box_blur"
+    playground.index = 2
+    playground.preset = "sharpen"
+    expected = F.conv2d(images[2:3], PRESETS["sharpen"][None, None], padding=1)[0, 0]
+    torch.testing.assert_close(playground.feature_map, expected)
 
 
 def test_playground_rejects_bad_input(digits):
     images, labels = digits
-    with pytest.raises(ValueError, match="non-empty batch"):
+    with pytest.raises(ValueError, match=r"images must be a batch \(N, H, W\)"):
         KernelPlayground(images[0, 0])
+    with pytest.raises(ValueError, match="images is empty"):
+        KernelPlayground(images[:0])
     with pytest.raises(ValueError, match="got 2 labels for 6 images"):
         KernelPlayground(images, labels[:2])
     with pytest.raises(ValueError, match="unknown kernel 'blur'"):
         KernelPlayground(images, preset="blur")
     playground = KernelPlayground(images)
     with pytest.raises(ValueError, match="index must be between 0 and 5"):
-        playground.set_index(6)
+        playground.set(index=6)
     with pytest.raises(ValueError, match=r"kernel is 3x3, got shape \(5, 5\)"):
-        playground.set_kernel(torch.zeros(5, 5))
+        playground.set(kernel=torch.zeros(5, 5))
+    with pytest.raises(ValueError, match="not both"):
+        playground.set(preset="sharpen", kernel=torch.zeros(3, 3))
+    with pytest.raises(ValueError, match="index must be"):  # checked before anything changes
+        playground.set(preset="sharpen", index=-1)
+    assert playground.preset == "identity" and playground.index == 0
 
 
 def test_playground_widget_controls_drive_the_feature_map(digits):
@@ -184,6 +216,8 @@ def test_playground_widget_controls_drive_the_feature_map(digits):
     first = bytes(picture.value)
     boxes = [child for row in view.children[2].children for child in row.children]
     assert len(boxes) == 9 and all(isinstance(box, widgets.FloatText) for box in boxes)
+    assert boxes == [playground.controls[f"kernel[{r},{c}]"] for r in range(3) for c in range(3)]
+    assert playground.controls["preset"] is menu and playground.controls["index"] is slider
 
     menu.value = "vertical_edges"
     assert [box.value for box in boxes] == PRESETS["vertical_edges"].flatten().tolist()
@@ -200,16 +234,17 @@ def test_playground_widget_controls_drive_the_feature_map(digits):
     expected = F.conv2d(images[3:4], custom[None, None])[0, 0]
     torch.testing.assert_close(playground.feature_map, expected)
 
-    playground.set_preset("sharpen")  # the Python API moves the controls too
+    playground.set(preset="sharpen")  # the Python API moves the controls too
     assert menu.value == "sharpen" and boxes[4].value == 5.0
-    playground.set_index(5)
+    playground.set(index=5)
     assert slider.value == 5
+    assert bytes(picture.value) == playground.png()
 
 
 def test_playground_figure_is_titled_and_labelled(digits):
     images, labels = digits
     playground = KernelPlayground(images, labels, index=1, preset="sobel_vertical_edges")
-    figure = playground.figure()
+    figure = playground.plot()
     assert figure.get_suptitle() == "Kernel playground: sobel_vertical_edges on digit #1"
     titles = [axes.get_title() for axes in figure.axes[:3]]
     assert titles == ["digit #1 (label 1)", "kernel: sobel_vertical_edges", "feature map (26×26)"]
@@ -220,7 +255,7 @@ def test_playground_figure_is_titled_and_labelled(digits):
 def test_playground_on_real_digits(mnist_root):
     split = load_split("mnist", train=False, root=mnist_root, quick=True)
     playground = KernelPlayground(split.images[:10], split.labels[:10], index=0)
-    playground.set_preset("horizontal_edges")
+    playground.set(preset="horizontal_edges")
     expected = F.conv2d(split.images[:1], PRESETS["horizontal_edges"][None, None])[0, 0]
     torch.testing.assert_close(playground.feature_map, expected)
     assert int(split.labels[0]) == 7  # the first test digit: the notebook's example

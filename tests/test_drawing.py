@@ -1,6 +1,7 @@
 import datetime as dt
 import io
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
@@ -18,7 +19,7 @@ SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
 
 
 def render(digit: torch.Tensor, scale: int = 7, canvas=(300, 400), at=(40, 160)) -> torch.Tensor:
-    """A 28x28 uint8 MNIST digit drawn ``scale`` times larger, off-centre on a bigger black canvas."""
+    """A 28x28 uint8 MNIST digit drawn ``scale`` times larger, off-centre on a big black canvas."""
     big = F.interpolate(digit.float()[None, None] / 255, scale_factor=scale, mode="bilinear",
                         align_corners=False)[0, 0]
     out = torch.zeros(canvas)
@@ -99,14 +100,16 @@ def test_centring_keeps_an_off_balance_digit_inside_the_field():
     image[:, 0] = 1  # all the mass on the left edge: centring alone would push the box out
     image[0, :] = 0.01
     centred = to_mnist_steps(image, invert=False)["centred"]
-    assert centred.sum().item() == pytest.approx(to_mnist_steps(image, invert=False)["scaled"].sum().item())
+    scaled = to_mnist_steps(image, invert=False)["scaled"]
+    assert centred.sum().item() == pytest.approx(scaled.sum().item())
 
 
 def test_dark_ink_on_light_paper_is_detected_and_inverted():
     image = np.zeros((60, 50), dtype=np.uint8)
     image[10:50, 20:28] = 255
     bright_on_dark = to_mnist(image)
-    assert torch.allclose(to_mnist(255 - image), bright_on_dark, atol=1e-5)  # the bright border tells
+    # the bright border tells
+    assert torch.allclose(to_mnist(255 - image), bright_on_dark, atol=1e-5)
     assert torch.allclose(to_mnist(255 - image, invert=True), bright_on_dark, atol=1e-5)
     assert torch.equal(to_mnist(image, invert=False), bright_on_dark)
     with pytest.raises(EmptyImageError):  # forced the wrong way: black bar on white, no bright ink
@@ -122,7 +125,7 @@ def test_grey_background_and_faint_ink_are_stretched_to_black_and_white():
 
 # --- real MNIST digits ----------------------------------------------------------------------------
 def shifted_correlations(redrawn: torch.Tensor, originals: torch.Tensor) -> torch.Tensor:
-    """(N, N): correlation of redrawn digit i with original j, after the best shift of at most 1 pixel."""
+    """(N, N): correlation of redrawn digit i with original j after the best shift (<= 1 pixel)."""
     def standardised(images):
         flat = images.flatten(1).double()
         flat = flat - flat.mean(dim=1, keepdim=True)
@@ -140,7 +143,8 @@ def redrawn(test_digits):
 
 
 def test_mnist_digits_rendered_large_and_off_centre_come_back(test_digits, redrawn):
-    """Each redrawn digit matches its own original better than the 99 others (look-alike 1s: nearly).
+    """Each redrawn digit matches its own original better than the 99 others (look-alike 1s:
+    nearly).
 
     Closeness is the correlation after the best shift by at most one pixel: MNIST rounds its
     centring shift to whole pixels (its centres of mass scatter by +-0.3 pixel around 14), and
@@ -191,7 +195,8 @@ def test_pad_strokes_reach_the_network(trained_model):
     image = pad.image
     assert image.shape == (280, 280) and image.dtype == np.uint8
     assert image[60, 140] == 255 and image[150, 140] == 255 and image[270, 10] == 0
-    assert np.sum(image[:, 140] == 255) >= pad.line_width  # thick strokes: the top bar is ~20 px high
+    # thick strokes: the top bar is about 20 pixels high
+    assert np.sum(image[:, 140] == 255) >= pad.line_width
     expected, maps = direct_prediction(trained_model, image)
     assert np.allclose(probabilities, expected.numpy(), atol=1e-6)
     assert probabilities.sum() == pytest.approx(1, abs=1e-5)
@@ -201,6 +206,15 @@ def test_pad_strokes_reach_the_network(trained_model):
     assert "reads a 7" in pad.message
     figure = pad.plot()
     assert figure.axes and figure._suptitle.get_text() == pad.message
+    steps = [axes for axes in figure.axes if axes.get_title()[:2] in {f"{n}." for n in range(1, 7)}]
+    assert [axes.get_title() for axes in steps] == [
+        f"{number}. {name}\n{image.shape[-2]} x {image.shape[-1]}"
+        for number, (name, image) in enumerate(pad.steps.items(), start=1)]
+    for axes, image in zip(steps, pad.steps.values()):
+        assert np.array_equal(axes.images[0].get_array(), image.squeeze(0).numpy())
+    bars = next(axes for axes in figure.axes if axes.get_ylabel() == "probability")
+    assert np.allclose([bar.get_height() for bar in bars.patches], probabilities)
+    plt.close(figure)
 
 
 def test_empty_pad_gives_a_message_not_an_exception(trained_model):
@@ -235,11 +249,13 @@ def test_canvas_mouse_events_draw_and_predict_live(trained_model):
     assert pad.probabilities is not None  # live: predicted on mouse up
     expected, _ = direct_prediction(trained_model, pad.image)
     assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
-    shown = pad._output.outputs  # the steps figure and the prediction figure, as PNGs
-    assert len(shown) == 2 and all("image/png" in output["data"] for output in shown)
-    assert pad._status.value == pad.message
-    pad.widget.children[0].children[1].children[1].click()  # the Clear button
-    assert pad._output.outputs == () and not pad.strokes and pad.image.max() == 0
+    status, picture = widget.children[-2:]  # one figure: the steps, the prediction, the maps
+    assert bytes(picture.value).startswith(b"\x89PNG") and picture.layout.display != "none"
+    assert bytes(picture.value) == pad.png()
+    assert status.value == pad.message
+    pad.controls["clear"].click()
+    assert picture.layout.display == "none" and not pad.strokes and pad.image.max() == 0
+    assert "Cleared" in status.value
 
 
 def png_bytes(array: np.ndarray) -> bytes:
@@ -252,10 +268,13 @@ def test_uploads_in_ipywidgets_7_and_8_formats(trained_model):
     paper = np.full((120, 90), 230, dtype=np.uint8)  # a photo: dark ink on light paper
     paper[20:100, 40:52] = 30
     content = png_bytes(paper)
-    version_7 = {"one.png": {"metadata": {"name": "one.png", "type": "image/png"}, "content": content}}
+    version_7 = {"one.png": {"metadata": {"name": "one.png", "type": "image/png"},
+                             "content": content}}
     version_8 = ({"name": "one.png", "type": "image/png", "size": len(content),
-                  "content": memoryview(content), "last_modified": dt.datetime.now(dt.timezone.utc)},)
-    assert drawing.uploaded_files(version_7) == drawing.uploaded_files(version_8) == [("one.png", content)]
+                  "content": memoryview(content),
+                  "last_modified": dt.datetime.now(dt.timezone.utc)},)
+    assert drawing.uploaded_files(version_7) == [("one.png", content)]
+    assert drawing.uploaded_files(version_8) == [("one.png", content)]
     assert np.array_equal(drawing.read_image(content), paper)
     expected, _ = direct_prediction(trained_model, paper)
     for value in (version_7, version_8):
@@ -263,8 +282,16 @@ def test_uploads_in_ipywidgets_7_and_8_formats(trained_model):
         pad._on_upload({"new": value})
         assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
     pad = DigitPad(trained_model, canvas=False)
-    pad.widget.children[0].children[0].children[2].value = version_8  # the real FileUpload
+    pad.controls["upload"].value = version_8  # the real FileUpload, as the browser fills it
     assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
+    pad = DigitPad(trained_model, canvas=False)
+    pad.set(image=paper)  # the Python way to show a picture
+    assert np.allclose(pad.probabilities, expected.numpy(), atol=1e-6)
+    assert np.allclose(pad.image, paper / 255)  # an uploaded picture is kept as floats in [0, 1]
+    pad.image = np.zeros((50, 50))
+    assert pad.probabilities is None and "empty" in pad.message
+    with pytest.raises(ValueError, match="2-D grey image"):
+        pad.set(image=np.zeros((3, 50, 50)))
 
 
 def test_a_file_that_is_not_an_image_gives_a_message(trained_model):
@@ -284,3 +311,8 @@ def test_pad_rejects_a_tiny_size_and_an_unknown_layer(trained_model):
     pad = DigitPad(trained_model, canvas=False, layer="relu2")
     pad.draw_strokes(SEVEN)
     assert pad.feature_maps.shape == (20, 4, 4)
+    with pytest.raises(ValueError, match="unknown layer 'fc2'"):
+        pad.set(layer="fc2")
+    pad.layer = "conv1"  # a setting: the maps of the drawn digit follow
+    _, maps = direct_prediction(trained_model, pad.image)
+    assert pad.layer == "conv1" and torch.allclose(pad.feature_maps, maps, atol=1e-5)

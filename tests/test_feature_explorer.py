@@ -1,6 +1,6 @@
-import base64
 import math
 
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -94,7 +94,8 @@ def test_top_patches_are_the_strongest_responses(split):
 def test_kernel_figures_are_titled_and_labelled(split):
     trained, untrained = seeded_net(1), seeded_net(2)
     conv1 = fe.plot_conv1_kernels(trained, untrained)
-    assert "conv1" in conv1._suptitle.get_text() and len(conv1.axes) == 21  # 20 kernels + colour bar
+    assert "conv1" in conv1._suptitle.get_text()
+    assert len(conv1.axes) == 21  # 20 kernels and a colour bar
     conv2 = fe.plot_conv2_kernels(trained, untrained)
     assert conv2.axes[0].get_xlabel().startswith("input channel")
     assert conv2.axes[0].get_ylabel().startswith("output channel")
@@ -109,7 +110,7 @@ def test_kernel_figures_are_titled_and_labelled(split):
     plt.close("all")
 
 
-# --- the explorer -----------------------------------------------------------------------------------
+# --- the explorer ---------------------------------------------------------------------------------
 def test_explorer_shows_the_model_activations(split):
     model = seeded_net()
     explorer = FeatureExplorer(model, split, index=5, layer="conv2")
@@ -129,7 +130,16 @@ def test_explorer_shows_the_model_activations(split):
     assert "#17" in explorer.message
     figure = explorer.plot()
     assert "#17" in figure._suptitle.get_text()
-    assert sum(1 for axes in figure.axes if axes.get_title().startswith("channel")) == 20
+    maps = [axes for axes in figure.axes if axes.get_title().startswith("channel")]
+    assert [axes.get_title() for axes in maps] == [f"channel {c}" for c in range(20)]
+    for axes, channel in zip(maps, expected):
+        assert np.allclose(axes.images[0].get_array(), channel.numpy(), atol=1e-5)
+    bars = next(axes for axes in figure.axes if axes.get_ylabel() == "probability")
+    heights = [bar.get_height() for bar in bars.patches]
+    assert np.allclose(heights, explorer.probabilities, atol=1e-6)
+    label = int(split.labels[17])
+    assert any(text.get_text() == f"true label: {label}" for text in bars.texts)
+    plt.close(figure)
 
 
 def test_filters_select_the_right_digits(split):
@@ -173,40 +183,45 @@ def test_no_matching_digit_gives_a_message(split):
         predicted = model(split.images[:100]).argmax(dim=1)
     always_right = TensorSplit(split.images[:100], predicted)  # labels = predictions: no mistakes
     explorer = FeatureExplorer(model, always_right, misclassified_only=True)
-    assert explorer.index is None and explorer.feature_maps is None and explorer.probabilities is None
+    assert explorer.index is None and explorer.feature_maps is None
+    assert explorer.probabilities is None
     assert "No test digit" in explorer.message and explorer.plot() is None
     assert explorer.random() is None
-    explorer.widget  # builds without error, slider disabled, no figure
-    assert explorer._controls["position"].disabled and explorer._output.outputs == ()
+    view = explorer.widget  # builds without error: slider disabled, no picture
+    assert explorer.controls["digit"].disabled and explorer.controls["random"].disabled
+    picture = view.children[-1]
+    assert isinstance(picture, widgets.Image) and picture.layout.display == "none"
+    assert explorer.png() == b"" and bytes(picture.value) == b""
 
 
 def test_widget_controls_drive_the_explorer(split):
     explorer = FeatureExplorer(seeded_net(), split)
-    controls = explorer._controls
-    assert controls is None  # built on first use
-    explorer.widget
-    controls = explorer._controls
+    assert explorer._widget is None  # built on first use
+    controls = explorer.controls
+    assert explorer._widget is not None
+    assert list(controls) == ["digit", "random", "class", "misclassified", "layer"]
     controls["class"].value = 4
     assert explorer.class_filter == 4 and split.labels[explorer.index] == 4
-    assert controls["position"].max == len(explorer.candidates) - 1
-    controls["position"].value = 3
+    assert controls["digit"].max == len(explorer.candidates) - 1
+    controls["digit"].value = 3
     assert explorer.index == int(explorer.candidates[3])
     controls["layer"].value = "pool2"
     assert explorer.layer == "pool2" and explorer.feature_maps.shape == (20, 4, 4)
-    controls["wrong"].value = True
+    controls["misclassified"].value = True
     assert explorer.misclassified_only
     explorer.set(class_filter=None, misclassified_only=False, layer="conv1")  # Python -> controls
-    assert controls["class"].value == -1 and not controls["wrong"].value
+    assert controls["class"].value == -1 and not controls["misclassified"].value
     assert controls["layer"].value == "conv1"
-    assert f"#{explorer.index}" in controls["info"].value
+    status, picture = explorer.widget.children[-2:]
+    assert f"#{explorer.index}" in status.value
     controls["random"].click()
-    assert controls["position"].value == int((explorer.candidates == explorer.index).nonzero()[0, 0])
-    (shown,) = explorer._output.outputs
-    assert base64.b64decode(shown["data"]["image/png"]).startswith(b"\x89PNG")
-    assert f"#{explorer.index}" in shown["data"]["text/plain"]
+    position = int((explorer.candidates == explorer.index).nonzero()[0, 0])
+    assert controls["digit"].value == position
+    assert picture.layout.display != "none" and bytes(picture.value).startswith(b"\x89PNG")
+    assert bytes(picture.value) == explorer.png()  # the picture shows the digit now
 
 
-# --- the checkpoint -----------------------------------------------------------------------------------
+# --- the checkpoint -------------------------------------------------------------------------------
 def toy_data() -> tuple[TensorSplit, TensorSplit]:
     generator = torch.Generator().manual_seed(0)
     images, labels = torch.randn(64, 1, 28, 28, generator=generator), torch.arange(64) % 10

@@ -27,7 +27,8 @@ def brute_force_coverage(size, kernel, padding, stride):
     counts = torch.zeros(size, size, dtype=torch.int64)
     for i in range(size):
         for j in range(size):
-            counts[i, j] = sum(top <= i + padding < top + kernel and left <= j + padding < left + kernel
+            counts[i, j] = sum(top <= i + padding < top + kernel
+                               and left <= j + padding < left + kernel
                                for top in starts for left in starts)
     return counts
 
@@ -118,7 +119,8 @@ def test_kernel_that_does_not_fit_gives_a_message_not_a_crash():
 
 @pytest.mark.parametrize("values, wrong", [({"padding": -1}, "padding"), ({"stride": 0}, "stride"),
                                            ({"size": 0}, "size"), ({"kernel": 2.5}, "kernel"),
-                                           ({"stride": True}, "stride"), ({"dilation": 2}, "dilation")])
+                                           ({"stride": True}, "stride"),
+                                           ({"dilation": 2}, "dilation")])
 def test_bad_settings_raise_clear_errors(values, wrong):
     explorer = PaddingStrideExplorer()
     with pytest.raises(ValueError, match=wrong):
@@ -130,20 +132,36 @@ def test_widget_sliders_drive_the_explorer_and_follow_it():
     explorer = PaddingStrideExplorer(size=7, kernel=3)
     widget = explorer.widget
     assert widget is explorer.widget  # built once
-    explorer.sliders["stride"].value = 2
+    assert list(explorer.controls) == ["size", "kernel", "padding", "stride"]
+    explorer.controls["stride"].value = 2
     assert explorer.stride == 2 and explorer.output_shape == (3, 3)
     summary, image = widget.children[2], widget.children[3]
     assert "= 3, so the output is 3x3" in summary.value
     assert bytes(image.value).startswith(b"\x89PNG")
     explorer.set(kernel=9)
-    assert explorer.sliders["kernel"].value == 9 and explorer.sliders["kernel"].max >= 9
+    assert explorer.controls["kernel"].value == 9 and explorer.controls["kernel"].max >= 9
     assert "does not fit" in summary.value and "red" in summary.value
+    assert bytes(image.value) == explorer.png()
 
 
 def test_figures_have_titles_and_labels():
     figure = PaddingStrideExplorer(size=6, kernel=3, padding=1, stride=2).plot()
     for axes in figure.axes[:2]:
         assert axes.get_title() and axes.get_xlabel() and axes.get_ylabel()
+    path, coverage = figure.axes[:2]
+    assert figure.get_suptitle() == "Output shape: (3, 3)"
+    assert path.get_title() == "n=6, k=3, p=1, s=2: 3x3 windows"
+    centres = path.lines[0].get_xydata()  # window centres: corners (0, 0), (0, 2), ... plus 1
+    assert centres.tolist() == [[column + 1, row + 1] for row in (0, 2, 4) for column in (0, 2, 4)]
+    counts = coverage_counts(6, 3, 1, 2)
+    assert (coverage.images[0].get_array() == counts.numpy()).all()
+    written = [text.get_text() for text in coverage.texts]
+    assert written == [str(count) for count in counts.flatten().tolist()]
+    plt.close(figure)
+    figure = PaddingStrideExplorer(size=4, kernel=7).plot()  # no window fits: a note, no path
+    path = figure.axes[0]
+    assert path.get_title() == "No window fits" and not path.lines[0].get_visible()
+    assert "does not fit" in figure.get_suptitle()
     plt.close(figure)
     ax = plot_coverage(coverage_counts(5, 3), "coverage")
     assert ax.figure.axes[1].get_ylabel() == "times covered by the kernel"  # the colour bar

@@ -10,9 +10,12 @@ import torch
 from mnist_tutorial import plotting
 from mnist_tutorial.plotting import (
     LiveCurves,
+    MapsAndPrediction,
+    figure_png,
     plot_confusion_matrix,
     plot_feature_maps,
     plot_image_grid,
+    plot_maps_and_prediction,
     plot_training_curves,
 )
 from mnist_tutorial.training import History
@@ -175,14 +178,51 @@ def test_confusion_matrix_figure_rejects_bad_input():
         plot_confusion_matrix(torch.zeros(2, 2), ["a"], "x")
 
 
+def png_size_and_colour_type(png: bytes) -> tuple[int, int, int]:
+    """Width, height and colour type (2: RGB, 6: RGBA) from a PNG's header."""
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big"), png[25]
+
+
 def test_figure_png_is_a_png_of_the_figure_size():
     from matplotlib.figure import Figure
 
-    from mnist_tutorial.plotting import figure_png
-
-    figure = Figure(figsize=(2, 1))
+    figure = Figure(figsize=(2, 1), dpi=72)
     figure.add_subplot().plot([0, 1])
-    png = figure_png(figure, dpi=50)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    assert (width, height) == (100, 50)
+    assert png_size_and_colour_type(figure_png(figure)) == (144, 72, 2)  # opaque: RGB
+    assert png_size_and_colour_type(figure_png(figure, dpi=50)) == (100, 50, 2)
+    assert figure.dpi == 72  # the figure's own dpi is back
+    figure.patch.set_alpha(0)
+    assert png_size_and_colour_type(figure_png(figure))[2] == 6  # see-through: RGBA kept
+
+
+def test_figure_png_of_a_pyplot_figure_keeps_its_canvas():
+    figure = plot_training_curves(history())
+    canvas = figure.canvas
+    png = figure_png(figure, dpi=40)
+    assert png_size_and_colour_type(png)[:2] == (440, 160)
+    assert figure.canvas is canvas and plt.fignum_exists(figure.number)
+
+
+def test_maps_and_prediction_updates_the_same_panels():
+    maps = torch.randn(10, 24, 24, generator=torch.Generator().manual_seed(0))
+    probabilities = torch.softmax(torch.arange(10.0), dim=0)
+    figure = plot_maps_and_prediction(torch.zeros(1, 28, 28), maps, probabilities, "conv1",
+                                      title="A digit", label=3)
+    assert figure.get_suptitle() == "A digit"
+    panels = MapsAndPrediction(plt.figure(), channels=10)
+    for layer, size in (("conv1", 24), ("pool1", 12)):
+        maps = torch.randn(10, size, size, generator=torch.Generator().manual_seed(size))
+        panels.update(torch.ones(28, 28), maps, probabilities, layer, title=layer, label=None)
+        assert [shown.get_array().shape for shown in panels.maps] == [(size, size)] * 10
+        np.testing.assert_allclose(panels.maps[4].get_array(), maps[4].numpy())
+        assert panels.maps[0].get_clim() == (maps.min().item(), maps.max().item())
+        assert panels.maps[0].axes.get_xlim() == (-0.5, size - 0.5)
+        title = f"{layer}: 10 feature maps of {size}x{size}, one colour scale"
+        assert panels.maps_title.get_text() == title
+    heights = [bar.get_height() for bar in panels.bars]
+    np.testing.assert_allclose(heights, probabilities.numpy(), rtol=1e-6)
+    assert panels.bars[9].get_facecolor() != panels.bars[0].get_facecolor()  # the prediction
+    assert panels.bar_axes.get_xlabel() == "digit" and panels.bar_axes.get_ylabel()
+    with pytest.raises(ValueError, match="these panels show 10 channels, got 20"):
+        panels.update(torch.ones(28, 28), torch.zeros(20, 8, 8), probabilities, "conv2", "x")

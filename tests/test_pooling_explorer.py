@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -45,7 +46,8 @@ def test_chosen_cell_is_made_from_its_window(image, kind):
         for column in range(explorer.output_shape[1]):
             explorer.cell = (row, column)
             top, left, bottom, right = explorer.window
-            assert (top, left) == (2 * row - 1, 2 * column - 1) and (bottom - top, right - left) == (3, 3)
+            assert (top, left) == (2 * row - 1, 2 * column - 1)
+            assert (bottom - top, right - left) == (3, 3)
             values = explorer.window_values
             # by hand: max of the real pixels (padding is -inf); mean counts padded zeros (sum / 9)
             by_hand = values.max() if kind == "max" else values.sum() / 9
@@ -79,6 +81,10 @@ def test_cell_is_clamped_when_the_map_shrinks_and_checked_when_set(image):
     assert explorer.output_shape == (2, 2) and explorer.cell == (1, 1)
     with pytest.raises(ValueError, match="outside the pooled map"):
         explorer.cell = (2, 0)
+    assert explorer.cell == (1, 1) and explorer.size == 4  # a refused setting changes nothing
+    with pytest.raises(ValueError, match="outside the pooled map"):
+        explorer.set(size=2, cell=(5, 0))
+    assert explorer.size == 4 and explorer.output_shape == (2, 2)
 
 
 def test_settings_that_do_not_work_give_a_message(image):
@@ -93,7 +99,8 @@ def test_settings_that_do_not_work_give_a_message(image):
 
 
 @pytest.mark.parametrize("values, wrong", [({"kind": "min"}, "kind"), ({"size": 0}, "size"),
-                                           ({"stride": -1}, "stride"), ({"padding": 1.5}, "padding"),
+                                           ({"stride": -1}, "stride"),
+                                           ({"padding": 1.5}, "padding"),
                                            ({"cell": (0, -1)}, "cell"), ({"shape": 2}, "shape")])
 def test_bad_settings_raise_clear_errors(image, values, wrong):
     with pytest.raises(ValueError, match=wrong):
@@ -102,7 +109,7 @@ def test_bad_settings_raise_clear_errors(image, values, wrong):
 
 def test_image_shapes():
     assert PoolingExplorer(torch.ones(1, 1, 4, 4)).image.shape == (4, 4)
-    with pytest.raises(ValueError, match="one 2-D map"):
+    with pytest.raises(ValueError, match="image must be one 2-D image"):
         PoolingExplorer(torch.ones(2, 4, 4))
 
 
@@ -120,6 +127,28 @@ def test_widget_controls_drive_the_explorer_and_follow_it(image):
     assert "Cell (2, 1)" in summary.value and bytes(image_widget.value).startswith(b"\x89PNG")
     explorer.set(size=2, stride=1)
     assert controls["size"].value == 2 and controls["row"].max == 7
+    assert bytes(image_widget.value) == explorer.png()
+    controls["padding"].value = 2  # more than half the window: refused by the pooling itself
+    assert explorer.pooled is None and "red" in summary.value
+
+
+def test_figure_shows_the_window_and_the_pooled_map(image):
+    explorer = PoolingExplorer(image, kind="avg", size=3, stride=2, padding=1, cell=(2, 3))
+    figure = explorer.plot()
+    input_axes, pooled_axes = figure.axes[:2]
+    assert all(axes.get_title() and axes.get_xlabel() and axes.get_ylabel()
+               for axes in (input_axes, pooled_axes))
+    assert figure.axes[2].get_ylabel() == "value"  # the colour bar
+    assert pooled_axes.get_title() == f"avg pooled 5x6, cell (2, 3) = {explorer.cell_value:.2f}"
+    expected = F.avg_pool2d(image[None, None], 3, 2, 1)[0, 0]
+    assert np.allclose(pooled_axes.images[0].get_array(), expected.numpy(), atol=1e-6)
+    window = input_axes.patches[0]
+    # the window of cell (2, 3): rows 3..5, columns 5..7, drawn from its corner (5 - 0.5, 3 - 0.5)
+    assert (window.get_x(), window.get_y(), window.get_width()) == (4.5, 2.5, 3)
+    assert input_axes.get_xlim() == (-1.5, 11.5)  # the padding shows
+    written = [text.get_text() for text in pooled_axes.texts if text.get_visible()]
+    assert written == [f"{value:.3g}" for value in expected.flatten().tolist()]
+    plt.close(figure)
 
 
 def test_feature_map_and_relative_change_by_hand():

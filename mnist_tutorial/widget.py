@@ -1,0 +1,368 @@
+"""The shared layer of the course's interactive widgets: one API, one way to show a figure.
+
+Six classes build on :class:`InteractiveFigure`: ``SlidingWindowStepper`` and ``KernelPlayground``
+(notebook 01), ``PaddingStrideExplorer`` (02), ``PoolingExplorer`` (03), ``FeatureExplorer`` and
+``DigitPad`` (06). They all answer to the same names:
+
+``set(**settings)``
+    Change any of the widget's settings at once, e.g. ``explorer.set(size=3, stride=2)``. Every
+    value is checked first: a bad one raises a ``ValueError`` that names it, and nothing changes.
+    Then the results are recomputed and, when the widget is on screen, its controls and picture
+    are updated, once. Attributes such as ``explorer.stride = 2`` or ``stepper.step = 3`` are
+    shortcuts for ``set``; ``SETTINGS`` lists the names a class accepts.
+``plot()``
+    The current state as a new matplotlib figure, for a static notebook output (end the cell with
+    ``plt.show()``); None when there is nothing to draw yet. The figure has a title, its panels
+    titles and labelled axes (small thumbnails such as feature maps only a title), its colour bars
+    a label.
+``widget``
+    The interactive version: an ipywidgets box with the controls, a status line and the picture.
+    It is built on first use and is the same object afterwards. A widget object that ends a
+    notebook cell shows this box (``_ipython_display_``).
+``controls``
+    The widget's ipywidgets controls by name (building the widget on first use). Setting a
+    control's ``value``, or calling a button's ``click()``, does what the browser does; a value
+    the widget refuses is reported in red in the status line instead of raising.
+``png()``
+    The picture the widget shows, as PNG bytes (empty when there is nothing to draw).
+
+How the picture is shown, and why it is fast: every widget keeps one matplotlib ``Figure`` (not a
+pyplot one, so a notebook never shows it a second time). Its panels are laid out once, with
+constrained layout, on the first draw; after that the layout is frozen, and a change of a setting
+only updates the existing artists (image data and colour limits, texts, patches). Most of a
+figure does not change with a slider (axes, ticks, labels, legends, other panels): it is drawn
+once into a background that is kept, and each change draws only the artists that changed onto
+it (blitting), then :func:`mnist_tutorial.plotting.figure_png` turns the pixels into PNG bytes at
+72 dpi. The figure is made anew only when its panels change (a layer with another number of
+channels). The PNG goes to an ``ipywidgets.Image``, set once per change, the same in JupyterLab,
+Notebook and Colab: unlike an ``Output`` widget it needs no output capture, which nbconvert's
+executor can deadlock on (jupyter/nbconvert#1921, jupyter/nbclient#312). Only APIs that
+ipywidgets 7.7 (Colab) and 8 share are used. ``benchmarks/widget_latency.py`` measures the time
+from a control change to the new picture.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Hashable
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import colors
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from mnist_tutorial.plotting import figure_png
+
+DPI = 72  # pixels per inch of the pictures the widgets show: 10 pt text is 10 pixels high
+
+
+def as_image_tensor(values, name: str = "image", batch: bool = False) -> torch.Tensor:
+    """A float32 CPU tensor (H, W), or (N, H, W) with ``batch=True``, from a tensor, array or list.
+
+    Dimensions of size 1 in front of an image, and a channel dimension of size 1, are dropped:
+    (1, 1, H, W) and (1, H, W) are one image, (N, 1, H, W) a batch. Anything else, or an empty
+    image, raises a ``ValueError`` that names ``name``.
+    """
+    tensor = torch.as_tensor(values).detach().to("cpu", torch.float32)
+    wanted = 3 if batch else 2
+    while tensor.dim() > wanted:
+        if tensor.shape[0] == 1:
+            tensor = tensor[0]
+        elif tensor.dim() > 1 and tensor.shape[1] == 1:
+            tensor = tensor[:, 0]
+        else:
+            break
+    if tensor.dim() != wanted:
+        shapes = ("a batch (N, H, W) or (N, 1, H, W)" if batch
+                  else "one 2-D image (H, W), (1, H, W) or (1, 1, H, W)")
+        hint = "" if batch else "; for one digit of a batch (N, 1, 28, 28) use images[i, 0]"
+        raise ValueError(f"{name} must be {shapes}, got shape {tuple(tensor.shape)}{hint}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)}): it needs at least "
+                         f"one pixel{' and one image' if batch else ''}")
+    return tensor
+
+
+def is_integer(value) -> bool:
+    """True for Python, numpy and 0-d torch integers, False for bools, floats and anything else."""
+    if isinstance(value, torch.Tensor):
+        return value.dim() == 0 and not value.is_floating_point() and value.dtype != torch.bool
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def setting(name: str, doc: str | None = None) -> property:
+    """An attribute that reads a setting and writes it through ``set`` (``explorer.stride = 2``)."""
+    return property(lambda self: self._settings[name],
+                    lambda self, value: self.set(**{name: value}),
+                    doc=doc or f"The {name} (setting it goes through ``set``).")
+
+
+def short_number(value: float) -> str:
+    """19.0 -> '19', -0.4242 -> '-0.42': short labels for numbers written into grid cells."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def ink_colour(cmap: colors.Colormap, fraction: float) -> str:
+    """Black or white, whichever reads better on ``cmap`` at ``fraction`` (0..1) of its range."""
+    red, green, blue, _ = cmap(min(max(fraction, 0.0), 1.0))
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+
+
+class NumberGrid:
+    """A 2-D array drawn as an image, optionally with every number written in its cell.
+
+    Made once on an axes; ``show`` puts new values in (any shape: the image, the limits, the
+    ticks and the texts follow) without creating a new image, so a widget can redraw it cheaply.
+    NaN cells are blank (white) and get no number. Text artists are made when a larger grid
+    needs them and hidden when a smaller one does not. Every row and column gets a tick when the
+    grid is at most ``ticks_up_to`` cells wide, none when it is wider; ``ticks_up_to=None`` leaves
+    the ticks to matplotlib.
+    """
+
+    def __init__(self, axes: Axes, cmap: str, annotate_up_to: int = 10,
+                 ticks_up_to: int | None = None, fmt: Callable[[float], str] = short_number,
+                 fontsize: float = 9, labels: tuple[str, str] | None = ("column", "row")) -> None:
+        self.axes = axes
+        self.cmap = plt.get_cmap(cmap).with_extremes(bad="white")
+        self.annotate_up_to = annotate_up_to
+        self.ticks_up_to = ticks_up_to
+        self.fmt, self.fontsize = fmt, fontsize
+        self.image = axes.imshow(np.zeros((1, 1)), cmap=self.cmap, vmin=0, vmax=1,
+                                 interpolation="nearest")  # cells as squares, and fast
+        self.texts: list = []
+        self.shape: tuple[int, int] | None = None
+        if labels is not None:
+            axes.set_xlabel(labels[0])
+            axes.set_ylabel(labels[1])
+
+    def artists(self) -> list[Artist]:
+        """What ``show`` changes, in drawing order: the image, the numbers, then the frame."""
+        return [self.image, *self.texts, *self.axes.spines.values()]
+
+    def show(self, values, vmin: float, vmax: float, annotate: bool | None = None) -> None:
+        """Show ``values`` (H, W) on the colour scale vmin..vmax; numbers when small enough."""
+        array = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
+        height, width = array.shape
+        if vmax <= vmin:
+            vmax = vmin + 1
+        self.image.set_data(np.ma.masked_invalid(array))
+        self.image.set_clim(vmin, vmax)
+        if (height, width) != self.shape:
+            self.shape = (height, width)
+            self.image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+            self.axes.set_xlim(-0.5, width - 0.5)
+            self.axes.set_ylim(height - 0.5, -0.5)
+            if self.ticks_up_to is not None:
+                small = max(height, width) <= self.ticks_up_to
+                self.axes.set_xticks(range(width) if small else [])
+                self.axes.set_yticks(range(height) if small else [])
+        if annotate is None:
+            annotate = max(height, width) <= self.annotate_up_to
+        count = height * width if annotate else 0
+        while len(self.texts) < count:
+            self.texts.append(self.axes.text(0, 0, "", ha="center", va="center",
+                                             fontsize=self.fontsize))
+        for index, text in enumerate(self.texts):
+            if index >= count:
+                text.set_visible(False)
+                continue
+            row, column = divmod(index, width)
+            value = array[row, column]
+            if math.isnan(value):
+                text.set_visible(False)
+                continue
+            text.set_visible(True)
+            text.set_position((column, row))
+            text.set_text(self.fmt(value))
+            text.set_color(ink_colour(self.cmap, (value - vmin) / (vmax - vmin)))
+
+
+class InteractiveFigure:
+    """The base of every widget of the course; its API is described in the module docstring.
+
+    A subclass provides: ``SETTINGS`` (the names ``set`` accepts) and ``_apply(settings)`` (check
+    them all, then store and recompute); ``_build(figure)``, which makes the panels with their
+    titles and labels and returns the artists that change, and ``_update(artists)``, which puts
+    the current state into them; ``_make_controls()`` and ``_arrange(controls)`` for the
+    ipywidgets part and ``_show_controls()`` to copy the state into the controls. Optional:
+    ``_figure_key()`` (a change rebuilds the figure), ``_dynamic(artists)`` and
+    ``_background_key()`` (redraw only what changes), ``_drawable()``, ``_status_html()`` and
+    ``FIGSIZE`` (or ``_figsize()``).
+    """
+
+    SETTINGS: tuple[str, ...] = ()
+    FIGSIZE: tuple[float, float] = (10.0, 4.2)
+
+    def __init__(self) -> None:
+        self._settings: dict = {}
+        self._widget: widgets.VBox | None = None
+        self._controls: dict[str, widgets.Widget] = {}
+        self._status: widgets.HTML | None = None
+        self._picture: widgets.Image | None = None
+        self._figure: Figure | None = None
+        self._artists = None
+        self._key: Hashable = None
+        self._background = None  # the Agg pixels of everything but the dynamic artists
+        self._drawn_background: Hashable = None
+        self._syncing = False
+        self._error = ""
+
+    # --- what subclasses provide ------------------------------------------------------------
+    def _apply(self, settings: dict) -> None:
+        raise NotImplementedError
+
+    def _build(self, figure: Figure):
+        raise NotImplementedError
+
+    def _update(self, artists) -> None:
+        raise NotImplementedError
+
+    def _make_controls(self) -> dict[str, widgets.Widget]:
+        raise NotImplementedError
+
+    def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
+        """The rows of controls above the status line and the picture (default: one row)."""
+        return [widgets.HBox(list(controls.values()))]
+
+    def _show_controls(self) -> None:
+        """Copy the current state into the controls (their observers are muted meanwhile)."""
+
+    def _figure_key(self) -> Hashable:
+        """Whatever decides the figure's panels; when it changes, the figure is made anew."""
+        return None
+
+    def _dynamic(self, artists) -> list[Artist] | None:
+        """The artists a change may alter, in drawing order; None redraws the whole figure.
+
+        Everything else is drawn once into a background that is reused (blitting) until
+        ``_background_key`` changes, so it must not change meanwhile: an artist whose limits,
+        ticks or visibility change belongs here (an axes here is drawn whole).
+        """
+        return None
+
+    def _background_key(self) -> Hashable:
+        """Whatever the static part of the figure shows; when it changes, it is drawn again."""
+        return None
+
+    def _figsize(self) -> tuple[float, float]:
+        """The figure's size in inches (``FIGSIZE`` unless it depends on the state)."""
+        return self.FIGSIZE
+
+    def _drawable(self) -> bool:
+        """False when there is nothing to draw (``plot()`` gives None, the picture is hidden)."""
+        return True
+
+    def _status_html(self) -> str:
+        """The status line under the controls (HTML)."""
+        return str(getattr(self, "message", ""))
+
+    # --- the shared API -----------------------------------------------------------------------
+    def set(self, **settings) -> None:
+        """Change any settings (names in ``SETTINGS``); checked first, then everything updates."""
+        unknown = [name for name in settings if name not in self.SETTINGS]
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}: choose from {list(self.SETTINGS)}")
+        self._apply(settings)
+        self._error = ""
+        self._refresh()
+
+    def plot(self) -> Figure | None:
+        """The current state as a new pyplot figure (for a static output), or None."""
+        if not self._drawable():
+            return None
+        figure = plt.figure(figsize=self._figsize(), layout="constrained")
+        self._update(self._build(figure))
+        return figure
+
+    def png(self) -> bytes:
+        """The picture the widget shows, as PNG bytes (b"" when there is nothing to draw).
+
+        The kept figure is made (and laid out) on the first call and whenever ``_figure_key``
+        changes; otherwise only its artists are updated before one draw.
+        """
+        if not self._drawable():
+            return b""
+        key = self._figure_key()
+        if self._figure is None or key != self._key:
+            self._figure = Figure(figsize=self._figsize(), dpi=DPI, layout="constrained")
+            self._artists, self._key = self._build(self._figure), key
+            self._background = None
+            self._update(self._artists)
+            png = figure_png(self._figure)  # the one draw that lays the panels out
+            self._figure.set_layout_engine("none")  # from now on they stay where they are
+            return png
+        self._update(self._artists)
+        dynamic = self._dynamic(self._artists)
+        if dynamic is None:
+            return figure_png(self._figure)
+        canvas = self._figure.canvas  # an Agg canvas since the first figure_png
+        background_key = self._background_key()
+        if self._background is None or background_key != self._drawn_background:
+            for artist in dynamic:
+                artist.set_animated(True)  # left out of the background
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self._figure.bbox)
+            self._drawn_background = background_key
+        else:
+            canvas.restore_region(self._background)
+        for artist in dynamic:
+            self._figure.draw_artist(artist)
+        return figure_png(self._figure, draw=False)
+
+    @property
+    def widget(self) -> widgets.VBox:
+        """The interactive version: controls, a status line and the picture (built once)."""
+        if self._widget is None:
+            self._controls = self._make_controls()
+            self._status = widgets.HTML()
+            self._picture = widgets.Image(format="png")
+            self._widget = widgets.VBox([*self._arrange(self._controls), self._status,
+                                         self._picture])
+            self._refresh()
+        return self._widget
+
+    @property
+    def controls(self) -> dict[str, widgets.Widget]:
+        """The widget's controls by name (builds the widget on first use)."""
+        _ = self.widget
+        return self._controls
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _from_control(self, **settings) -> None:
+        """What a control's observer calls: ``set``; a bad value is reported in the status line."""
+        if self._syncing:
+            return
+        try:
+            self.set(**settings)
+        except ValueError as error:
+            self._error = str(error)
+            self._refresh(picture=False)
+
+    def _refresh(self, picture: bool = True) -> None:
+        """Controls, status line and (once) the picture follow the state, once the widget exists."""
+        if self._widget is None:
+            return
+        self._syncing = True
+        try:
+            self._show_controls()
+        finally:
+            self._syncing = False
+        status = self._status_html()
+        if self._error:
+            status = f'<span style="color:red">{self._error}</span><br>{status}'
+        self._status.value = status
+        if picture:
+            png = self.png()
+            self._picture.layout.display = None if png else "none"
+            if png:
+                self._picture.value = png

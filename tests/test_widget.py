@@ -1,0 +1,252 @@
+"""The shared widget layer: one API for all six widgets, one picture per change, drawn right."""
+
+import io
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mnist_tutorial import widget as widget_module
+from mnist_tutorial.convolution_explorer import KernelPlayground, SlidingWindowStepper
+from mnist_tutorial.data import TensorSplit
+from mnist_tutorial.drawing import DigitPad
+from mnist_tutorial.feature_explorer import FeatureExplorer
+from mnist_tutorial.kernels import HORIZONTAL_EDGES
+from mnist_tutorial.models import BlogNet
+from mnist_tutorial.padding_explorer import PaddingStrideExplorer
+from mnist_tutorial.pooling_explorer import PoolingExplorer
+from mnist_tutorial.widget import InteractiveFigure, NumberGrid, as_image_tensor, is_integer
+
+CLASSES = [SlidingWindowStepper, KernelPlayground, PaddingStrideExplorer, PoolingExplorer,
+           FeatureExplorer, DigitPad]
+SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
+ONE = [[(110, 90), (150, 50), (150, 240)]]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return BlogNet().eval()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(40, 1, 28, 28, generator=generator)
+    return TensorSplit(images, torch.arange(40) % 10)
+
+
+def draw(pad: DigitPad, strokes) -> None:
+    """Strokes through the mouse API, without predicting (``live=False``)."""
+    pad.clear()
+    for stroke in strokes:
+        pad.begin_stroke(*stroke[0])
+        for point in stroke[1:]:
+            pad.extend_stroke(*point)
+        pad.end_stroke()
+
+
+def make(name: str, model, digits):
+    """A widget of each kind and its most common move: (widget, change the picture, move back)."""
+    if name == "stepper":
+        stepper = SlidingWindowStepper(digits.images[0, 0, 5:11, 8:14], HORIZONTAL_EDGES,
+                                       padding=1)
+        slider = stepper.controls["step"]
+        return stepper, lambda: setattr(slider, "value", 3), lambda: setattr(slider, "value", 0)
+    if name == "playground":
+        playground = KernelPlayground(digits.images[:10], digits.labels[:10], preset="sharpen")
+        slider = playground.controls["index"]
+        return playground, lambda: setattr(slider, "value", 4), lambda: setattr(slider, "value", 0)
+    if name == "padding":
+        explorer = PaddingStrideExplorer(size=7, kernel=3, padding=1)
+        slider = explorer.controls["stride"]
+        return explorer, lambda: setattr(slider, "value", 2), lambda: setattr(slider, "value", 1)
+    if name == "pooling":
+        explorer = PoolingExplorer(digits.images[0], size=2, cell=(7, 7))
+        slider = explorer.controls["size"]
+        return explorer, lambda: setattr(slider, "value", 3), lambda: setattr(slider, "value", 2)
+    if name == "features":
+        explorer = FeatureExplorer(model, digits)
+        slider = explorer.controls["digit"]
+        return explorer, lambda: setattr(slider, "value", 5), lambda: setattr(slider, "value", 0)
+    pad = DigitPad(model, canvas=False, live=False)
+    draw(pad, ONE)
+    pad.controls["predict"].click()
+
+    def predict(strokes):
+        draw(pad, strokes)
+        pad.controls["predict"].click()
+
+    return pad, lambda: predict(SEVEN), lambda: predict(ONE)
+
+
+NAMES = ["stepper", "playground", "padding", "pooling", "features", "pad"]
+
+
+def picture_of(view: widgets.Widget) -> widgets.Image:
+    (picture,) = [child for child in view.children if isinstance(child, widgets.Image)]
+    return picture
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+def test_every_widget_has_the_shared_api(cls):
+    assert issubclass(cls, InteractiveFigure)
+    for name in ("set", "plot", "png", "_ipython_display_"):
+        assert callable(getattr(cls, name)), name
+    for name in ("widget", "controls"):
+        assert isinstance(getattr(cls, name), property), name
+    assert cls.SETTINGS and all(isinstance(name, str) for name in cls.SETTINGS)
+    assert "mnist_tutorial.widget" in cls.__doc__  # each class points to the one description
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_control_change_sets_the_picture_once_and_keeps_the_figure(name, model, digits,
+                                                                     monkeypatch):
+    explorer, change, back = make(name, model, digits)
+    view = explorer.widget
+    assert view is explorer.widget and set(explorer.controls) <= set(explorer._controls)
+    picture = picture_of(view)
+    before, figure = bytes(picture.value), explorer._figure
+    assert before.startswith(b"\x89PNG") and figure is not None
+    assert plt.get_fignums() == []  # the kept figure is not pyplot's: never shown twice
+    sets, encodings = [], []
+    picture.observe(lambda update: sets.append(update["new"]), names="value")
+    png = widget_module.figure_png
+    monkeypatch.setattr(widget_module, "figure_png",
+                        lambda *args, **kwargs: encodings.append(1) or png(*args, **kwargs))
+    change()
+    assert len(sets) == 1 and len(encodings) == 1  # one draw, one picture
+    assert bytes(picture.value) != before and bytes(picture.value).startswith(b"\x89PNG")
+    assert explorer._figure is figure  # the same figure, its artists updated
+    back()
+    assert len(sets) == 2 and len(encodings) == 2
+    assert explorer._figure is figure
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_redrawn_picture_is_the_whole_figure_drawn_again(name, model, digits):
+    """Only the changing artists are redrawn onto a saved background: nothing may go stale."""
+    explorer, change, back = make(name, model, digits)
+    picture = picture_of(explorer.widget)
+    change()  # the first change after the figure was made draws the background...
+    back()  # ...which another change reuses
+    fast = pixels(bytes(picture.value))
+    explorer._background = None  # the static part drawn again, from the artists as they are now
+    assert np.array_equal(pixels(explorer.png()), fast)
+    figure = explorer._figure
+    for artist in explorer._dynamic(explorer._artists) or ():
+        artist.set_animated(False)
+    figure.canvas.draw()  # everything in the usual order: only a few pixels overlap differently
+    whole = np.asarray(figure.canvas.buffer_rgba())[..., :3].astype(int)
+    assert fast.shape == whole.shape and (np.abs(fast - whole).max(axis=2) > 40).mean() < 0.005
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plots_are_titled_and_labelled(name, model, digits):
+    explorer, change, _ = make(name, model, digits)
+    change()
+    figure = explorer.plot()
+    assert figure.get_suptitle() and plt.fignum_exists(figure.number)  # a pyplot figure
+    panels = [axes for axes in figure.axes
+              if axes.get_visible() and axes.get_label() != "<colorbar>"]
+    colour_bars = [axes for axes in figure.axes if axes.get_label() == "<colorbar>"]
+    assert all(axes.get_title() for axes in panels)
+    assert sum(bool(axes.get_xlabel() and axes.get_ylabel()) for axes in panels) >= 1
+    assert all(axes.get_ylabel() or axes.get_xlabel() for axes in colour_bars)
+    assert explorer.plot() is not figure  # a new one each time
+
+
+def test_settings_are_checked_before_anything_changes():
+    explorer = PaddingStrideExplorer(size=7, kernel=3)
+    picture = picture_of(explorer.widget)
+    before = bytes(picture.value)
+    with pytest.raises(ValueError, match="unknown setting 'dilation': choose from"):
+        explorer.set(stride=2, dilation=2)
+    with pytest.raises(ValueError, match="padding must be an integer"):
+        explorer.set(stride=2, padding=-1)
+    assert explorer.stride == 1 and bytes(picture.value) == before
+
+
+def test_a_bad_value_from_a_control_is_reported_not_raised():
+    explorer = PoolingExplorer(torch.arange(36.0).view(6, 6), size=2, cell=(2, 2))
+    status = explorer.widget.children[-2]
+    explorer._from_control(cell=(5, 5))  # what a stale slider could send
+    assert "outside the pooled map" in status.value and "red" in status.value
+    assert explorer.cell == (2, 2)
+    explorer.controls["size"].value = 3  # the next good change clears the error
+    assert "outside" not in status.value
+
+
+def test_widgets_display_themselves(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda *objects: shown.extend(objects))
+    explorer = PaddingStrideExplorer()
+    explorer._ipython_display_()
+    assert shown == [explorer.widget]
+
+
+def test_the_figure_is_made_anew_only_when_its_panels_change(model, digits):
+    explorer = FeatureExplorer(model, digits, layer="conv1")
+    _ = explorer.widget
+    figure = explorer._figure
+    explorer.set(layer="pool1")  # 10 channels again, of 12x12: the same panels
+    assert explorer._figure is figure
+    explorer.controls["layer"].value = "conv2"  # 20 channels: new panels
+    assert explorer._figure is not figure
+    maps = [axes for axes in explorer._figure.axes if axes.get_title().startswith("channel")]
+    assert len(maps) == 20
+
+
+def test_as_image_tensor_takes_one_image_or_a_batch():
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for variant in (image, image[None], image[None, None], image.tolist(), torch.tensor(image)):
+        converted = as_image_tensor(variant)
+        assert converted.dtype == torch.float32
+        assert torch.equal(converted, torch.tensor(image).float())
+    batch = torch.zeros(5, 1, 3, 4)
+    assert as_image_tensor(batch, batch=True).shape == (5, 3, 4)
+    assert as_image_tensor(batch[:, 0], batch=True).shape == (5, 3, 4)
+    assert as_image_tensor(torch.zeros(1, 1, 3, 4), batch=True).shape == (1, 3, 4)
+    with pytest.raises(ValueError, match=r"kernel must be one 2-D image .*got shape \(2, 3, 4\)"):
+        as_image_tensor(torch.zeros(2, 3, 4), "kernel")
+    with pytest.raises(ValueError, match=r"images must be a batch .*got shape \(3, 4\)"):
+        as_image_tensor(torch.zeros(3, 4), "images", batch=True)
+    with pytest.raises(ValueError, match="image is empty"):
+        as_image_tensor(torch.zeros(0, 4))
+
+
+def test_is_integer():
+    assert all(is_integer(value) for value in (3, np.int64(3), torch.tensor(3)))
+    assert not any(is_integer(value) for value in (True, 3.0, "3", None, torch.tensor(3.0),
+                                                   torch.tensor([3])))
+
+
+def test_number_grid_follows_new_values_and_sizes():
+    figure, axes = plt.subplots()
+    grid = NumberGrid(axes, "viridis", annotate_up_to=3, ticks_up_to=3)
+    grid.show(torch.tensor([[0.0, 1.0], [2.0, float("nan")]]), 0, 2)
+    visible = [text for text in grid.texts if text.get_visible()]
+    assert [text.get_text() for text in visible] == ["0", "1", "2"]  # NaN: blank
+    assert [text.get_position() for text in visible] == [(0, 0), (1, 0), (0, 1)]
+    assert visible[0].get_color() == "white" and visible[2].get_color() == "black"  # viridis
+    assert axes.get_xlim() == (-0.5, 1.5) and list(axes.get_xticks()) == [0, 1]
+    assert grid.image.get_clim() == (0, 2)
+    grid.show(torch.full((4, 4), 0.25), -1, 1)  # larger than annotate_up_to: no numbers, no ticks
+    assert not any(text.get_visible() for text in grid.texts)
+    assert axes.get_ylim() == (3.5, -0.5) and list(axes.get_xticks()) == []
+    grid.show(torch.full((3, 3), 0.25), -1, 1)
+    assert sum(text.get_visible() for text in grid.texts) == 9 and len(grid.texts) == 9
+    assert grid.texts[8].get_text() == "0.25"
