@@ -7,6 +7,7 @@ Both follow the API shared by every widget of the course (``set``, ``plot``, ``w
 from __future__ import annotations
 
 import ipywidgets as widgets
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
@@ -136,14 +137,20 @@ class SlidingWindowStepper(InteractiveFigure):
         limit = _symmetric_limit(self.kernel)
         kernel.show(self.kernel, -limit, limit, annotate=True)
         axes[1].set_title("kernel", fontsize=10)
+        # the whole output with its numbers, and over it a white veil on the cells not computed
+        # yet: a step only changes the veil, not the numbers
         output = NumberGrid(axes[3], "viridis", ANNOTATE_UP_TO, ANNOTATE_UP_TO)
-        axes[3].set_title(f"output {self.output_shape[0]}×{self.output_shape[1]} so far",
-                          fontsize=10)
+        output.show(self._sums.reshape(self.output_shape), float(self._sums.min()),
+                    float(self._sums.max()))
+        height, width = self.output_shape
+        veil = axes[3].imshow(np.ones((height, width, 4)), interpolation="nearest", zorder=3.5,
+                              extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+        axes[3].set_title(f"output {height}×{width} so far", fontsize=10)
         cell = axes[3].add_patch(Rectangle((-0.5, -0.5), 1, 1, fill=False, edgecolor="red",
-                                           linewidth=2.5))
+                                           linewidth=2.5, zorder=4))
         products = NumberGrid(axes[2], "coolwarm", ANNOTATE_UP_TO, ANNOTATE_UP_TO)
-        return {"window": window, "products": products,
-                "output": output, "cell": cell, "title": figure.suptitle(" ")}
+        return {"window": window, "products": products, "output": output, "veil": veil,
+                "cell": cell, "title": figure.suptitle(" ")}
 
     def _update(self, artists: dict) -> None:
         top, left = self.window_origin
@@ -153,8 +160,9 @@ class SlidingWindowStepper(InteractiveFigure):
         artists["products"].show(products, -limit, limit, annotate=True)
         artists["products"].axes.set_title(f"window × kernel, sum = {short_number(self.value)}",
                                            fontsize=10)
-        artists["output"].show(self.partial_output, float(self._sums.min()),
-                               float(self._sums.max()))
+        veil = np.ones((self.n_steps, 4))  # white...
+        veil[:self.step + 1, 3] = 0  # ...and see-through where computed
+        artists["veil"].set_data(veil.reshape(*self.output_shape, 4))
         row, column = self.position
         artists["cell"].set_xy((column - 0.5, row - 0.5))
         artists["title"].set_text(f"Sliding window, step {self.step + 1} of {self.n_steps}: "
@@ -162,8 +170,8 @@ class SlidingWindowStepper(InteractiveFigure):
 
     def _dynamic(self, artists: dict) -> list:
         return [artists["window"], *artists["products"].artists(),
-                artists["products"].axes.title, *artists["output"].artists(), artists["cell"],
-                artists["title"]]
+                artists["products"].axes.title, artists["veil"],
+                *artists["output"].axes.spines.values(), artists["cell"], artists["title"]]
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:

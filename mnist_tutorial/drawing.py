@@ -24,7 +24,7 @@ from torch import nn
 from mnist_tutorial.activations import layer_names, layer_outputs
 from mnist_tutorial.data import NORMALIZATION
 from mnist_tutorial.plotting import MapsAndPrediction, as_numpy, maps_and_prediction_size
-from mnist_tutorial.widget import InteractiveFigure, setting
+from mnist_tutorial.widget import InteractiveFigure, one_thread, setting
 
 MNIST_SIZE = 28
 BOX_SIZE = 20  # the longer side of every MNIST digit's bounding box
@@ -32,6 +32,8 @@ CENTRE = 14.0  # where MNIST's centres of mass sit (row and column index, measur
 INK_THRESHOLD = 0.2  # after background removal, pixels brighter than this count as ink
 MIN_CONTRAST = 0.1  # an image whose ink is not this much brighter than its background is empty
 STEP_NAMES = ("input", "ink", "cropped", "scaled", "centred", "normalised")
+NORMALISED_RANGE = tuple((value - NORMALIZATION["mnist"][0]) / NORMALIZATION["mnist"][1]
+                         for value in (0.0, 1.0))  # black and white after normalising
 EMPTY_MESSAGE = ("No digit found: the image is blank (nothing is brighter than the background). "
                  "Draw a digit first, with thick strokes, then predict.")
 
@@ -175,9 +177,14 @@ def to_mnist(image, invert: bool | None = None) -> torch.Tensor:
 class StepsPanels:
     """One panel per stage of ``to_mnist_steps``, each with its size; the last with a colour bar.
 
-    Made once on a figure or subfigure; ``update`` shows new steps (of any sizes) in the same
-    artists, so the digit pad redraws without making a figure.
+    Made once on a figure or subfigure; ``update`` shows new steps in the same artists, so the
+    digit pad redraws without making a figure. The two steps whose size depends on the drawing
+    keep a fixed frame, so that only their image and title change: "scaled" is drawn into the
+    20x20 box that MNIST scales to (its pixel coordinates stay), "cropped" fills a square without
+    ticks (its size is in the title).
     """
+
+    VARYING = ("cropped", "scaled")  # the steps whose size depends on the drawing
 
     def __init__(self, figure, names=STEP_NAMES) -> None:
         self.names = list(names)
@@ -190,7 +197,15 @@ class StepsPanels:
             axes.tick_params(labelsize=7)
             axes.xaxis.set_major_locator(MaxNLocator(5, integer=True))
             axes.yaxis.set_major_locator(MaxNLocator(5, integer=True))
-            if name == "centred":
+            if name == "cropped":
+                axes.set_xticks([])
+                axes.set_yticks([])
+                axes.set_xlim(0, 1)
+                axes.set_ylim(1, 0)
+            elif name == "scaled":
+                axes.set_xlim(-0.5, BOX_SIZE - 0.5)
+                axes.set_ylim(BOX_SIZE - 0.5, -0.5)
+            elif name == "centred":
                 (self.centre,) = axes.plot([], [], "r+", markersize=10, label="centre of mass")
                 axes.legend(loc="lower center", fontsize=6, framealpha=0.6)
         self.panels[0].set_ylabel("row", fontsize=8)
@@ -206,42 +221,47 @@ class StepsPanels:
             image = image.squeeze(0)
             array = as_numpy(image)
             height, width = array.shape
-            if shown.get_array().shape != array.shape:
+            if name == "cropped":  # the longer side fills the square frame
+                longer = max(height, width)
+                shown.set_extent((0, width / longer, height / longer, 0))
+            elif name == "scaled":  # in the 20x20 box, from its top-left corner
+                shown.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+                side = max(BOX_SIZE, height, width)
+                axes.set_xlim(-0.5, side - 0.5)
+                axes.set_ylim(side - 0.5, -0.5)
+            elif shown.get_array().shape != array.shape:
                 shown.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
                 axes.set_xlim(-0.5, width - 0.5)
                 axes.set_ylim(height - 0.5, -0.5)
             shown.set_data(array)
-            if number == len(self.names):  # the normalised digit: its own range
-                low, high = float(array.min()), float(array.max())
-                shown.set_clim(low, high if high > low else low + 1e-6)
+            if number == len(self.names):  # the normalised digit: black to white, normalised
+                shown.set_clim(*NORMALISED_RANGE)
             axes.set_title(f"{number}. {name}\n{height} x {width}", fontsize=9)
             if name == "centred":
                 row, column = centre_of_mass(image)
                 self.centre.set_data([column], [row])
 
-    VARYING = ("cropped", "scaled")  # the steps whose size depends on the drawing
-
     def dynamic(self) -> list:
-        """What ``update`` changes, for blitting: the images, and the panels whose size varies.
+        """What ``update`` changes, for blitting: images, the varying steps' titles, the marker.
 
-        The other panels keep their size (and ticks) as long as the input's size stays: see
-        ``fixed_sizes``.
+        The rest stays while ``fixed_sizes`` do. So does the colour bar: the normalised digit is
+        shown on the fixed range from black (0) to white (1), normalised (``NORMALISED_RANGE``).
         """
         artists = []
         for axes, shown, name in zip(self.panels, self.images, self.names):
-            if name in self.VARYING:
-                artists.append(axes)
-                continue
             artists += [shown, *axes.spines.values()]
+            if name in self.VARYING:
+                artists.append(axes.title)
             if name == "centred":
                 artists += [self.centre, axes.get_legend()]
-        return [*artists, self.colorbar.ax]
+        return artists
 
     @staticmethod
     def fixed_sizes(steps: dict[str, torch.Tensor]) -> tuple:
-        """The sizes of the steps not in ``VARYING``: while they stay, only ``dynamic`` changes."""
-        return tuple(tuple(image.shape) for name, image in steps.items()
-                     if name not in StepsPanels.VARYING)
+        """The sizes of the steps not in ``VARYING`` (and whether "scaled" fits its box)."""
+        return (*(tuple(image.shape) for name, image in steps.items()
+                  if name not in StepsPanels.VARYING),
+                max(steps["scaled"].shape[-2:]) <= BOX_SIZE if "scaled" in steps else None)
 
 
 def plot_steps(steps: dict[str, torch.Tensor],
@@ -444,7 +464,8 @@ class DigitPad(InteractiveFigure):
 
         None means the pad is empty (``message`` says so). The widget shows the result.
         """
-        self._predict()
+        with one_thread():
+            self._predict()
         self._refresh()
         return self.probabilities
 
