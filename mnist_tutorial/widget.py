@@ -73,10 +73,10 @@ def as_image_tensor(values, name: str = "image", batch: bool = False) -> torch.T
     tensor = torch.as_tensor(values).detach().to("cpu", torch.float32)
     wanted = 3 if batch else 2
     while tensor.dim() > wanted:
-        if tensor.shape[0] == 1:
-            tensor = tensor[0]
-        elif tensor.dim() > 1 and tensor.shape[1] == 1:
+        if batch and tensor.dim() == 4 and tensor.shape[1] == 1:  # (N, 1, H, W): one channel
             tensor = tensor[:, 0]
+        elif tensor.shape[0] == 1:
+            tensor = tensor[0]
         else:
             break
     if tensor.dim() != wanted:

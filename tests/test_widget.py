@@ -225,6 +225,8 @@ def test_as_image_tensor_takes_one_image_or_a_batch():
         as_image_tensor(torch.zeros(3, 4), "images", batch=True)
     with pytest.raises(ValueError, match="image is empty"):
         as_image_tensor(torch.zeros(0, 4))
+    with pytest.raises(ValueError, match=r"got shape \(5, 1, 4\)"):  # not one image
+        as_image_tensor(torch.zeros(5, 1, 4))
 
 
 def test_is_integer():
