@@ -31,6 +31,10 @@ BOX_SIZE = 20  # the longer side of every MNIST digit's bounding box
 CENTRE = 14.0  # where MNIST's centres of mass sit (row and column index, measured: 14.00 +- 0.29)
 INK_THRESHOLD = 0.2  # after background removal, pixels brighter than this count as ink
 MIN_CONTRAST = 0.1  # an image whose ink is not this much brighter than its background is empty
+# Too little ink to be a digit, measured on MNIST's 10,000 test digits, which all pass:
+MIN_INK_EXTENT = 0.1  # the ink's longer side, as a share of the picture's (MNIST: 20 of 28)
+MIN_SOLID_INK = 0.08  # share of the scaled 20x20 box brighter than 0.5 (MNIST: 0.11 to 0.93)
+MAX_GREY = 0.75  # share of the box in mid-grey, 0.25 to 0.75 (MNIST: at most 0.55)
 STEP_NAMES = ("input", "ink", "cropped", "scaled", "centred", "normalised")
 NORMALISED_RANGE = tuple((value - NORMALIZATION["mnist"][0]) / NORMALIZATION["mnist"][1]
                          for value in (0.0, 1.0))  # black and white after normalising
@@ -148,12 +152,33 @@ def paste_centred(image: torch.Tensor, size: int = MNIST_SIZE,
     return field
 
 
+def check_enough_ink(ink: torch.Tensor, cropped: torch.Tensor, scaled: torch.Tensor) -> None:
+    """Refuse a dot, a speck or noise: ``EmptyImageError`` unless the ink looks like strokes.
+
+    A digit spans at least ``MIN_INK_EXTENT`` of the picture; once scaled into the 20x20 box,
+    at least ``MIN_SOLID_INK`` of it is solid ink (noise averages out to grey or black there),
+    and at most ``MAX_GREY`` of it is mid-grey (a uniform blob).
+    """
+    extent = max(cropped.shape) / max(ink.shape)
+    if extent < MIN_INK_EXTENT:
+        raise EmptyImageError(f"Too little ink to be a digit: it spans {extent:.0%} of the "
+                              f"picture (a dot or a speck). Draw the digit larger, with thick "
+                              f"strokes, then predict.")
+    solid = (scaled > 0.5).float().mean().item()
+    grey = ((scaled > 0.25) & (scaled < 0.75)).float().mean().item()
+    if solid < MIN_SOLID_INK or grey > MAX_GREY:
+        raise EmptyImageError("No digit found: the picture looks like noise, not strokes of ink "
+                              "(scaled to MNIST's size it is a grey blur). Draw or photograph "
+                              "one digit on a plain background.")
+
+
 def to_mnist_steps(image, invert: bool | None = None) -> dict[str, torch.Tensor]:
     """Every stage of ``to_mnist`` by name (see ``STEP_NAMES``); the last is the network's input."""
     steps = {"input": as_float_image(image)}
     steps["ink"] = ink_image(steps["input"], invert)
     steps["cropped"] = crop_to_ink(steps["ink"])
     steps["scaled"] = scale_to_box(steps["cropped"])
+    check_enough_ink(steps["ink"], steps["cropped"], steps["scaled"])
     steps["centred"] = paste_centred(steps["scaled"])
     mean, std = NORMALIZATION["mnist"]
     steps["normalised"] = ((steps["centred"] - mean) / std)[None]
@@ -168,8 +193,8 @@ def to_mnist(image, invert: bool | None = None) -> torch.Tensor:
     the outermost pixels above 0.5) and inverted; pass ``invert=True`` or ``False`` to decide
     yourself. Steps: remove the background, crop to the ink, scale to fit 20x20 (aspect kept,
     antialiased), centre by centre of mass in 28x28, normalise with MNIST's mean and std.
-    Raises ``EmptyImageError`` (a ``ValueError``) when there is no ink, ``ValueError`` for a bad
-    shape or dtype.
+    Raises ``EmptyImageError`` (a ``ValueError``) when there is no ink or too little to be a
+    digit (``check_enough_ink``), ``ValueError`` for a bad shape or dtype.
     """
     return to_mnist_steps(image, invert)["normalised"]
 

@@ -77,6 +77,32 @@ def test_an_image_without_ink_raises_a_friendly_error(blank):
     assert issubclass(EmptyImageError, ValueError)
 
 
+
+def dot(size: int = 280, radius: int = 10, brightness: float = 1.0) -> np.ndarray:
+    """A round dot in the middle of an empty picture, as one click on the pad draws it."""
+    rows, columns = np.mgrid[:size, :size]
+    inside = (rows - size / 2) ** 2 + (columns - size / 2) ** 2 <= radius ** 2
+    return inside * brightness
+
+
+@pytest.mark.parametrize("picture, message", [
+    (dot(), "Too little ink to be a digit: it spans 8% of the picture"),
+    (dot(radius=1, brightness=0.15), "Too little ink to be a digit"),  # a faint speck
+    (np.random.default_rng(0).random((280, 280)), "looks like noise"),
+    (np.random.default_rng(1).random((100, 100)), "looks like noise"),
+    (np.random.default_rng(2).random((280, 280)) < 0.5, "looks like noise"),  # salt and pepper
+    (np.random.default_rng(3).random((280, 280)) < 0.05, "looks like noise"),
+])
+def test_a_dot_a_speck_or_noise_is_not_a_digit(picture, message):
+    with pytest.raises(EmptyImageError, match=message):
+        to_mnist(picture)
+
+
+def test_a_stroke_of_a_one_is_enough_ink():
+    one = np.zeros((280, 280))
+    one[60:220, 130:150] = 1.0  # a "1": one thick vertical stroke
+    assert to_mnist(one).shape == (1, 28, 28)
+
 # --- the steps ------------------------------------------------------------------------------------
 def test_steps_by_hand_on_a_rectangle():
     image = np.zeros((100, 200), dtype=np.uint8)
