@@ -9,11 +9,15 @@ alternating two drawings. Every timed change must really change the image, or th
 
 It measures two versions of the package in one run, each in its own Python process: the code at
 ``--baseline REF`` (extracted with ``git archive`` into a temporary folder and put first on
-``PYTHONPATH``) and the working tree's. The controls are found by walking the ipywidgets tree of
-``.widget`` by type and description, and the figure by type (``ipywidgets.Image`` bytes, or the
-PNGs of an ``Output`` widget's ``outputs`` in old versions), so both APIs work.
+``PYTHONPATH``) and the working tree's, in turn for ``--rounds`` rounds, so that a change in the
+machine's load affects both; the table pools the changes of all rounds. The controls are found
+by walking the ipywidgets tree of ``.widget`` by type and description, and the figure by type
+(``ipywidgets.Image`` bytes, or the PNGs of an ``Output`` widget's ``outputs`` in old versions),
+so both APIs work. The load average is printed first: on a busy machine (above 0.5) the times
+are high and noisy.
 
     python benchmarks/widget_latency.py                   # baseline 3cf6f72 against this tree
+    python benchmarks/widget_latency.py --rounds 1        # one turn each: half the time
     python benchmarks/widget_latency.py --baseline HEAD~1
     python benchmarks/widget_latency.py --skip-baseline   # only the working tree
 
@@ -173,10 +177,17 @@ def measure(repeats: int) -> dict:
     press(SEVEN)  # warm-up
     times[WIDGETS[5]] = [press(SEVEN if i % 2 else ONE) for i in range(repeats)]
 
-    return {"package": str(Path(mnist_tutorial.__file__).parent),
-            "widgets": {name: {"median_ms": statistics.median(values),
-                               "p90_ms": percentile(values, 90), "count": len(values)}
-                        for name, values in times.items()}}
+    return {"package": str(Path(mnist_tutorial.__file__).parent), "times_ms": times}
+
+
+def summary(reports: list[dict]) -> dict:
+    """Median and 90th percentile per widget over the changes of every round."""
+    widgets = {}
+    for name in WIDGETS:
+        values = [value for report in reports for value in report["times_ms"][name]]
+        widgets[name] = {"median_ms": statistics.median(values),
+                         "p90_ms": percentile(values, 90), "count": len(values)}
+    return {"widgets": widgets}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -258,7 +269,11 @@ def main() -> None:
                         help=f"git commit to compare with (default {DEFAULT_BASELINE})")
     parser.add_argument("--skip-baseline", action="store_true", help="measure only this tree")
     parser.add_argument("--skip-current", action="store_true", help="measure only the baseline")
-    parser.add_argument("--repeats", type=int, default=20, help="timed changes per widget")
+    parser.add_argument("--repeats", type=int, default=20,
+                        help="timed changes per widget and round (default 20)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="baseline and working tree are measured in turn this many times, "
+                             "so that a change in the machine's load hits both (default 2)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.measure:
@@ -271,18 +286,24 @@ def main() -> None:
     if load[0] > 0.5:
         print("WARNING: the machine is busy (1-minute load above 0.5): the times will be high "
               "and noisy; measure again on a quiet machine for the record.")
-    baseline = current = None
-    if not arguments.skip_baseline:
-        with tempfile.TemporaryDirectory() as folder:
+    baseline_reports, current_reports = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        if not arguments.skip_baseline:
             extract(arguments.baseline, Path(folder))
-            print(f"measuring the baseline ({arguments.baseline}) ...", flush=True)
-            baseline = run_child(Path(folder), arguments.repeats)
-    if not arguments.skip_current:
-        print("measuring the working tree ...", flush=True)
-        current = run_child(REPOSITORY, arguments.repeats)
-    print(f"\nmilliseconds from a control change to the new picture, {arguments.repeats} changes "
-          f"each (median and 90th percentile)")
-    print(table(baseline, current))
+        for round_number in range(1, arguments.rounds + 1):
+            if not arguments.skip_baseline:
+                print(f"round {round_number}: measuring the baseline ({arguments.baseline}) ...",
+                      flush=True)
+                baseline_reports.append(run_child(Path(folder), arguments.repeats))
+            if not arguments.skip_current:
+                print(f"round {round_number}: measuring the working tree ...", flush=True)
+                current_reports.append(run_child(REPOSITORY, arguments.repeats))
+    changes = arguments.repeats * arguments.rounds
+    print(f"\nmilliseconds from a control change to the new picture: median and 90th "
+          f"percentile of {changes} changes per widget ({arguments.rounds} rounds of "
+          f"{arguments.repeats})")
+    print(table(summary(baseline_reports) if baseline_reports else None,
+                summary(current_reports) if current_reports else None))
 
 
 if __name__ == "__main__":
