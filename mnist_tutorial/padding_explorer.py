@@ -53,8 +53,13 @@ class CoveragePanel:
                                            label="times covered by the kernel")
         ax.set_title(title)
 
+    @staticmethod
+    def top(counts: torch.Tensor) -> int:
+        """The top of the colour scale: the largest count (at least 1)."""
+        return max(int(counts.max()), 1)
+
     def show(self, counts: torch.Tensor, vmax: int | None = None) -> None:
-        self.grid.show(counts, 0, vmax or max(int(counts.max()), 1))
+        self.grid.show(counts, 0, vmax or self.top(counts))
 
 
 def plot_coverage(counts: torch.Tensor, title: str, ax: Axes | None = None,
@@ -214,10 +219,11 @@ class PaddingStrideExplorer(InteractiveFigure):
     def _dynamic(self, artists: dict) -> list:
         path, coverage = artists["path"], artists["coverage"]
         return [path.path, *path.windows, path.note, path.ax.title, *coverage.grid.artists(),
-                coverage.colorbar.ax, artists["title"]]
+                artists["title"]]
 
-    def _background_key(self) -> tuple[int, int]:
-        return self.size, self.padding  # the grids' sizes: limits, ticks, the input's square
+    def _background_key(self) -> tuple[int, int, int]:
+        # the grids' sizes (limits, ticks, the input's square) and the colour bar's top
+        return self.size, self.padding, CoveragePanel.top(self.coverage)
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:

@@ -195,10 +195,11 @@ class PoolingExplorer(InteractiveFigure):
         input_axes.set_title(f"Input {height}x{width}" + (f", padding {pad}" if pad else "")
                              + " and the chosen window")
         pooled, works = artists["pooled"], self.pooled is not None
-        for artist in (artists["window"], artists["cell"], pooled.image, *pooled.texts):
+        for artist in (artists["window"], artists["cell"]):
             artist.set_visible(works)
         artists["note"].set_visible(not works)
         if not works:
+            pooled.hide()
             pooled.axes.set_title("Pooled map")
             artists["title"].set_text("These settings do not work")
             return
@@ -215,11 +216,11 @@ class PoolingExplorer(InteractiveFigure):
                                   f"for both)")
 
     def _dynamic(self, artists: dict) -> list:
-        return [artists["window"], artists["window"].axes.title, artists["pooled"].axes,
-                artists["title"]]
+        return [artists["window"], *artists["pooled"].artists(), artists["cell"],
+                artists["note"], artists["pooled"].axes.title, artists["title"]]
 
-    def _background_key(self) -> int:
-        return self.padding  # the input panel's limits
+    def _background_key(self) -> tuple:
+        return self.padding, self.output_shape  # the panels' limits and ticks, the input's title
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:

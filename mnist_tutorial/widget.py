@@ -43,6 +43,7 @@ from a control change to the new picture.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import numbers
@@ -61,6 +62,7 @@ from matplotlib.figure import Figure
 from mnist_tutorial.plotting import figure_png
 
 DPI = 72  # pixels per inch of the pictures the widgets show: 10 pt text is 10 pixels high
+BACKGROUNDS = 8  # static parts kept per widget (each about 1 MB)
 
 
 def as_image_tensor(values, name: str = "image", batch: bool = False) -> torch.Tensor:
@@ -163,12 +165,22 @@ class NumberGrid:
         """What ``show`` changes, in drawing order: the image, the numbers, then the frame."""
         return [self.image, *self.texts, *self.axes.spines.values()]
 
+    def hide(self) -> None:
+        """Show nothing (in a frame of one cell); the next ``show`` sets limits and ticks anew."""
+        self.image.set_visible(False)
+        for text in self.texts:
+            text.set_visible(False)
+        self.shape = None
+        self.axes.set_xlim(-0.5, 0.5)
+        self.axes.set_ylim(0.5, -0.5)
+
     def show(self, values, vmin: float, vmax: float, annotate: bool | None = None) -> None:
         """Show ``values`` (H, W) on the colour scale vmin..vmax; numbers when small enough."""
         array = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
         height, width = array.shape
         if vmax <= vmin:
             vmax = vmin + 1
+        self.image.set_visible(True)
         self.image.set_data(np.ma.masked_invalid(array))
         self.image.set_clim(vmin, vmax)
         if (height, width) != self.shape:
@@ -226,8 +238,9 @@ class InteractiveFigure:
         self._figure: Figure | None = None
         self._artists = None
         self._key: Hashable = None
-        self._background = None  # the Agg pixels of everything but the dynamic artists
-        self._drawn_background: Hashable = None
+        # the Agg pixels of everything but the dynamic artists, by background key: going back
+        # and forth between settings (a slider between two values) reuses them
+        self._backgrounds: collections.OrderedDict = collections.OrderedDict()
         self._syncing = False
         self._error = ""
 
@@ -265,7 +278,7 @@ class InteractiveFigure:
         return None
 
     def _background_key(self) -> Hashable:
-        """Whatever the static part of the figure shows; when it changes, it is drawn again."""
+        """Whatever the static part of the figure shows: a new key draws it (and keeps it)."""
         return None
 
     def _figsize(self) -> tuple[float, float]:
@@ -316,21 +329,25 @@ class InteractiveFigure:
             self._update(self._artists)
             figure.draw_without_rendering()  # the constrained layout, computed once...
             figure.set_layout_engine("none")  # ...and kept: the panels stay where they are
-            self._figure, self._background = figure, None
+            self._figure = figure
+            self._backgrounds.clear()
         else:
             self._update(self._artists)
         figure, dynamic = self._figure, self._dynamic(self._artists)
         if dynamic is None:
             return figure_png(figure)
         background_key = self._background_key()
-        if self._background is None or background_key != self._drawn_background:
+        background = self._backgrounds.get(background_key)
+        if background is None:
             for artist in dynamic:
                 artist.set_animated(True)  # left out of the background
             figure.canvas.draw()
-            self._background = figure.canvas.copy_from_bbox(figure.bbox)
-            self._drawn_background = background_key
+            self._backgrounds[background_key] = figure.canvas.copy_from_bbox(figure.bbox)
+            if len(self._backgrounds) > BACKGROUNDS:
+                self._backgrounds.popitem(last=False)  # the one used longest ago
         else:
-            figure.canvas.restore_region(self._background)
+            self._backgrounds.move_to_end(background_key)
+            figure.canvas.restore_region(background)
         for artist in dynamic:
             figure.draw_artist(artist)
         return figure_png(figure, draw=False)

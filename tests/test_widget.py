@@ -143,7 +143,7 @@ def test_the_redrawn_picture_is_the_whole_figure_drawn_again(name, model, digits
     picture = picture_of(explorer.widget)
     change()  # drawn onto the background kept from the first picture
     fast = pixels(bytes(picture.value))
-    explorer._background = None  # the static part drawn again, from the artists as they are now
+    explorer._backgrounds.clear()  # the static part drawn again, from the artists as they are now
     assert np.array_equal(pixels(explorer.png()), fast)
     figure = explorer._figure
     for artist in explorer._dynamic(explorer._artists) or ():
@@ -151,6 +151,27 @@ def test_the_redrawn_picture_is_the_whole_figure_drawn_again(name, model, digits
     figure.canvas.draw()  # everything in the usual order: only a few pixels overlap differently
     whole = np.asarray(figure.canvas.buffer_rgba())[..., :3].astype(int)
     assert fast.shape == whole.shape and (np.abs(fast - whole).max(axis=2) > 40).mean() < 0.005
+
+
+def test_a_kept_background_is_reused_only_where_it_is_right(digits):
+    """Settings that share a background key share everything but the dynamic artists."""
+    pooling = PoolingExplorer(digits.images[0], size=2, cell=(7, 7))
+    padding = PaddingStrideExplorer(size=7, kernel=3, padding=1)
+    moves = [(pooling, {"size": 3}), (pooling, {"size": 2}), (pooling, {"kind": "avg"}),
+             (pooling, {"cell": (3, 4)}), (pooling, {"padding": 1}),
+             (padding, {"stride": 2}), (padding, {"kernel": 2, "stride": 1}),
+             (padding, {"size": 9}), (padding, {"kernel": 7, "size": 4})]
+    for explorer, settings in moves:
+        picture = picture_of(explorer.widget)
+        explorer.set(**settings)
+        fast = pixels(bytes(picture.value))
+        kept = dict(explorer._backgrounds)
+        explorer._backgrounds.clear()
+        assert np.array_equal(pixels(explorer.png()), fast), settings
+        explorer._backgrounds.update(kept)
+    # pooling: (padding, map shape) 0 (14, 14), 0 (9, 9), 1 (15, 15); padding: (size, padding,
+    # top count) 7 1 9, 7 1 4 (twice: stride 2, then kernel 2), 9 1 4, 4 1 1
+    assert len(pooling._backgrounds) == 3 and len(padding._backgrounds) == 4
 
 
 @pytest.mark.parametrize("name", NAMES)
