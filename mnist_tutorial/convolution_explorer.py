@@ -289,12 +289,9 @@ class KernelPlayground(InteractiveFigure):
         artists["title"].set_text(f"Kernel playground: {self.preset} on digit #{self.index}")
 
     def _dynamic(self, artists: dict) -> list:
-        panels = [artists[name] for name in ("digit", "feature map")]
+        panels = [artists[name] for name in ("digit", "kernel", "feature map")]
         return [*(artist for panel in panels for artist in (*panel.artists(), panel.axes.title)),
                 artists["colorbar"].ax, artists["title"]]
-
-    def _background_key(self) -> tuple:
-        return self.preset, tuple(self._settings["kernel"].flatten().tolist())  # the kernel panel
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:

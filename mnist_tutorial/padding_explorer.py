@@ -219,11 +219,10 @@ class PaddingStrideExplorer(InteractiveFigure):
     def _dynamic(self, artists: dict) -> list:
         path, coverage = artists["path"], artists["coverage"]
         return [path.path, *path.windows, path.note, path.ax.title, *coverage.grid.artists(),
-                artists["title"]]
+                coverage.colorbar.ax, artists["title"]]
 
-    def _background_key(self) -> tuple[int, int, int]:
-        # the grids' sizes (limits, ticks, the input's square) and the colour bar's top
-        return self.size, self.padding, CoveragePanel.top(self.coverage)
+    def _background_key(self) -> tuple[int, int]:
+        return self.size, self.padding  # the grids' sizes: limits, ticks, the input's square
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:

@@ -216,11 +216,11 @@ class PoolingExplorer(InteractiveFigure):
                                   f"for both)")
 
     def _dynamic(self, artists: dict) -> list:
-        return [artists["window"], *artists["pooled"].artists(), artists["cell"],
-                artists["note"], artists["pooled"].axes.title, artists["title"]]
+        # the pooled panel whole: a new window size changes its limits and ticks
+        return [artists["window"], artists["pooled"].axes, artists["title"]]
 
-    def _background_key(self) -> tuple:
-        return self.padding, self.output_shape  # the panels' limits and ticks, the input's title
+    def _background_key(self) -> int:
+        return self.padding  # the input panel's limits and title
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:
