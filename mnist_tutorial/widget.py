@@ -56,8 +56,10 @@ import torch
 from matplotlib import colors
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import IdentityTransform
 
 from mnist_tutorial.plotting import figure_png
 
@@ -134,6 +136,70 @@ def ink_colour(cmap: colors.Colormap, fraction: float) -> str:
     return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
 
 
+class CachedText(Text):
+    """A text whose pixels are made once per string and style, then copied (Agg only).
+
+    Matplotlib lays out and rasterises every glyph of every text on every draw, about half a
+    millisecond for a short number; a grid of numbers redrawn on each change of a slider spends
+    most of its time there. This text renders each (string, colour, font, alignment, dpi) once,
+    alone on a small transparent canvas, and then draws those pixels as an image, rounded to whole
+    pixels. Anything unusual (rotation, a box, path effects, TeX, another renderer) is drawn the
+    usual way.
+    """
+
+    _pixels: collections.OrderedDict = collections.OrderedDict()
+    CACHED = 2048  # strings and styles kept
+
+    def draw(self, renderer) -> None:
+        if (not isinstance(renderer, RendererAgg) or not self.get_visible()
+                or not self.get_text() or self.get_rotation() or self.get_bbox_patch()
+                or self.get_path_effects() or self.get_usetex() or "$" in self.get_text()):
+            super().draw(renderer)
+            return
+        key = (self.get_text(), colors.to_rgba(self.get_color(), self.get_alpha()),
+               hash(self.get_fontproperties()), self.get_horizontalalignment(),
+               self.get_verticalalignment(), self.get_antialiased(), renderer.dpi)
+        pixels = self._pixels.get(key)
+        if pixels is None:
+            pixels = self._pixels[key] = self._render(renderer)
+            if len(self._pixels) > self.CACHED:
+                self._pixels.popitem(last=False)
+        image, left, bottom = pixels
+        x, y = self.get_transform().transform(self.get_unitless_position())
+        if image is not None and np.isfinite(x) and np.isfinite(y):
+            gc = renderer.new_gc()
+            self._set_gc_clip(gc)
+            renderer.draw_image(gc, round(x) + left, round(y) + bottom, image)
+            gc.restore()
+        self.stale = False
+
+    def _render(self, renderer) -> tuple[np.ndarray | None, int, int]:
+        """The text's RGBA pixels and where their lower left corner is from the anchor."""
+        width, height, _ = renderer.get_text_width_height_descent(
+            self.get_text(), self.get_fontproperties(), ismath=False)
+        columns, rows = 2 * math.ceil(width) + 8, 2 * math.ceil(height) + 8
+        scratch = Figure(figsize=(columns / renderer.dpi, rows / renderer.dpi), dpi=renderer.dpi)
+        scratch.patch.set_alpha(0)
+        canvas = FigureCanvasAgg(scratch)
+        anchor = (columns // 2, rows // 2)
+        scratch.text(*anchor, self.get_text(), transform=IdentityTransform(),
+                     color=self.get_color(), alpha=self.get_alpha(),
+                     fontproperties=self.get_fontproperties(),
+                     horizontalalignment=self.get_horizontalalignment(),
+                     verticalalignment=self.get_verticalalignment(),
+                     antialiased=self.get_antialiased())
+        canvas.draw()
+        pixels = np.asarray(canvas.buffer_rgba())
+        ink_rows = np.flatnonzero(pixels[:, :, 3].any(axis=1))
+        ink_columns = np.flatnonzero(pixels[:, :, 3].any(axis=0))
+        if len(ink_rows) == 0:
+            return None, 0, 0
+        top, bottom = ink_rows[0], ink_rows[-1] + 1
+        left, right = ink_columns[0], ink_columns[-1] + 1
+        image = pixels[top:bottom, left:right][::-1].copy()  # draw_image wants the bottom row first
+        return image, int(left - anchor[0]), int(pixels.shape[0] - bottom - anchor[1])
+
+
 class NumberGrid:
     """A 2-D array drawn as an image, optionally with every number written in its cell.
 
@@ -196,8 +262,10 @@ class NumberGrid:
             annotate = max(height, width) <= self.annotate_up_to
         count = height * width if annotate else 0
         while len(self.texts) < count:
-            self.texts.append(self.axes.text(0, 0, "", ha="center", va="center",
-                                             fontsize=self.fontsize))
+            text = CachedText(0, 0, "", ha="center", va="center", fontsize=self.fontsize)
+            self.axes.add_artist(text)
+            text.set_clip_on(False)  # as axes.text: numbers are not clipped
+            self.texts.append(text)
         for index, text in enumerate(self.texts):
             if index >= count:
                 text.set_visible(False)

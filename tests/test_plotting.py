@@ -1,3 +1,5 @@
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -194,6 +196,20 @@ def test_figure_png_is_a_png_of_the_figure_size():
     assert figure.dpi == 72  # the figure's own dpi is back
     figure.patch.set_alpha(0)
     assert png_size_and_colour_type(figure_png(figure))[2] == 6  # see-through: RGBA kept
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_png_bytes_is_a_png_that_reads_back_the_same(channels):
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (7, 5, channels), dtype=np.uint8)
+    png = plotting.png_bytes(pixels)
+    assert png_size_and_colour_type(png) == (5, 7, 2 if channels == 3 else 6)
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.mode == ("RGB" if channels == 3 else "RGBA")
+        assert np.array_equal(np.asarray(image), pixels)
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) or \(H, W, 4\) uint8"):
+        plotting.png_bytes(pixels.astype(float))
 
 
 def test_figure_png_of_a_pyplot_figure_keeps_its_canvas():
