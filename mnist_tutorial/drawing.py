@@ -541,7 +541,8 @@ class DigitPad(InteractiveFigure):
         artists["title"].set_text(self.message)
 
     def _dynamic(self, artists: dict) -> list:
-        return [*artists["steps"].dynamic(), *artists["maps"].dynamic(), artists["title"]]
+        return [*artists["steps"].dynamic(), *artists["maps"].dynamic(title=False),
+                artists["title"]]
 
     def _background_key(self) -> tuple:
         return self.layer, tuple(self.feature_maps.shape), StepsPanels.fixed_sizes(self.steps)

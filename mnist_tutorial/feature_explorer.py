@@ -294,7 +294,7 @@ class FeatureExplorer(InteractiveFigure):
         return artists.dynamic()
 
     def _background_key(self) -> tuple:
-        return self.layer, tuple(self.feature_maps.shape)
+        return self.layer, tuple(self.feature_maps.shape)  # the maps' size and caption
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:

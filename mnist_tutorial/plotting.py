@@ -349,14 +349,18 @@ class MapsAndPrediction:
         self.maps_title = bottom.suptitle(" ", fontsize=10)
         self.title = figure.suptitle(" ")
 
-    def dynamic(self) -> list:
-        """The artists ``update`` changes, in drawing order: what a widget redraws (blitting)."""
+    def dynamic(self, title: bool = True) -> list:
+        """The artists ``update`` changes for another digit, in drawing order (for blitting).
+
+        The maps' caption changes only with the layer and the maps' size; ``title=False`` leaves
+        out the title too, for a widget whose title stays.
+        """
         def framed(shown):
             return [shown, *shown.axes.spines.values()]
 
         return [*framed(self.digit), *self.bars, *self.bar_axes.spines.values(),
                 self.true_label, *(artist for shown in self.maps for artist in framed(shown)),
-                self.colorbar.ax, self.maps_title, self.title]
+                self.colorbar.ax, *([self.title] if title else [])]
 
     @staticmethod
     def _show(shown, values: np.ndarray, low: float, high: float) -> None:

@@ -31,14 +31,17 @@ pyplot one, so a notebook never shows it a second time). Its panels are laid out
 constrained layout, on the first draw; after that the layout is frozen, and a change of a setting
 only updates the existing artists (image data and colour limits, texts, patches). Most of a
 figure does not change with a slider (axes, ticks, labels, legends, other panels): it is drawn
-once into a background that is kept, and each change draws only the artists that changed onto
-it (blitting), then :func:`mnist_tutorial.plotting.figure_png` turns the pixels into PNG bytes at
-72 dpi. The figure is made anew only when its panels change (a layer with another number of
-channels). The PNG goes to an ``ipywidgets.Image``, set once per change, the same in JupyterLab,
-Notebook and Colab: unlike an ``Output`` widget it needs no output capture, which nbconvert's
-executor can deadlock on (jupyter/nbconvert#1921, jupyter/nbclient#312). Only APIs that
-ipywidgets 7.7 (Colab) and 8 share are used. ``benchmarks/widget_latency.py`` measures the time
-from a control change to the new picture.
+once into a background that is kept (a few, by what they show), and each change draws only the
+artists that changed onto it (blitting); numbers in grids are copied from pixels rendered once
+(:class:`CachedText`). :func:`mnist_tutorial.plotting.figure_png` turns the pixels into PNG bytes
+at 72 dpi. The figure is made anew only when its panels change (a layer with another number of
+channels). The computations of a change run on one PyTorch thread (:func:`one_thread`).
+
+The PNG goes to an ``ipywidgets.Image``, set once per change, the same in JupyterLab, Notebook
+and Colab: unlike an ``Output`` widget it needs no output capture, which nbconvert's executor
+can deadlock on (jupyter/nbconvert#1921, jupyter/nbclient#312). Only APIs that ipywidgets 7.7
+(Colab) and 8 share are used. ``benchmarks/widget_latency.py`` measures the time from a control
+change to the new picture.
 """
 
 from __future__ import annotations
