@@ -498,10 +498,10 @@ class DigitPad(InteractiveFigure):
     def _predict(self) -> None:
         try:
             self.steps = to_mnist_steps(self.image)
-        except EmptyImageError:
+        except EmptyImageError as error:  # nothing drawn, or no digit (a dot, noise): say which
             self.steps = self.probabilities = self.prediction = self.feature_maps = None
-            self.message = ("The pad is empty: draw a digit (hold the mouse button down), "
-                            "then predict.")
+            self.message = (str(error) if self.image.any() else "The pad is empty: draw a digit "
+                            "(hold the mouse button down), then predict.")
             return
         scores = []  # the network's output, caught on the way: one forward pass for both
         hook = self.model.register_forward_hook(lambda _, inputs, output: scores.append(output))

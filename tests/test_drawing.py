@@ -253,6 +253,8 @@ def test_empty_pad_gives_a_message_not_an_exception(trained_model):
     assert pad.predict() is None and pad.probabilities is None and "empty" in pad.message
     with pytest.raises(ValueError, match="at least one"):
         pad.draw_strokes([[]])
+    assert pad.draw_strokes([[(140, 140)]]) is None  # one click: a dot, not a digit
+    assert pad.message.startswith("Too little ink to be a digit")
 
 
 def test_canvas_mouse_events_draw_and_predict_live(trained_model):
