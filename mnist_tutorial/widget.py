@@ -35,7 +35,8 @@ once into a background that is kept (a few, by what they show), and each change 
 artists that changed onto it (blitting); numbers in grids are copied from pixels rendered once
 (:class:`CachedText`). :func:`mnist_tutorial.plotting.figure_png` turns the pixels into PNG bytes
 at 72 dpi. The figure is made anew only when its panels change (a layer with another number of
-channels). The computations of a change run on one PyTorch thread (:func:`one_thread`).
+channels); the last few are kept for a return. The computations of a change run on one
+PyTorch thread (:func:`one_thread`).
 
 The PNG goes to an ``ipywidgets.Image``, set once per change, the same in JupyterLab, Notebook
 and Colab: unlike an ``Output`` widget it needs no output capture, which nbconvert's executor
@@ -67,7 +68,8 @@ from matplotlib.transforms import IdentityTransform
 from mnist_tutorial.plotting import figure_png
 
 DPI = 72  # pixels per inch of the pictures the widgets show: 10 pt text is 10 pixels high
-BACKGROUNDS = 8  # static parts kept per widget (each about 1 MB)
+BACKGROUNDS = 8  # static parts kept per figure (each about 1 MB)
+FIGURES = 3  # figures kept per widget: a layer with another number of channels and back
 
 
 def as_image_tensor(values, name: str = "image", batch: bool = False) -> torch.Tensor:
@@ -312,6 +314,8 @@ class InteractiveFigure:
         # the Agg pixels of everything but the dynamic artists, by background key: going back
         # and forth between settings (a slider between two values) reuses them
         self._backgrounds: collections.OrderedDict = collections.OrderedDict()
+        # figures with other panels (another figure key), with their artists and backgrounds
+        self._figures: collections.OrderedDict = collections.OrderedDict()
         self._syncing = False
         self._error = ""
 
@@ -394,14 +398,22 @@ class InteractiveFigure:
             return b""
         key = self._figure_key()
         if self._figure is None or key != self._key:
-            figure = Figure(figsize=self._figsize(), dpi=DPI, layout="constrained")
-            FigureCanvasAgg(figure)
-            self._artists, self._key = self._build(figure), key
-            self._update(self._artists)
-            figure.draw_without_rendering()  # the constrained layout, computed once...
-            figure.set_layout_engine("none")  # ...and kept: the panels stay where they are
-            self._figure = figure
-            self._backgrounds.clear()
+            if self._figure is not None:  # kept for a return to these panels
+                self._figures[self._key] = (self._figure, self._artists, self._backgrounds)
+            if key in self._figures:
+                self._figure, self._artists, self._backgrounds = self._figures.pop(key)
+                self._update(self._artists)
+            else:
+                figure = Figure(figsize=self._figsize(), dpi=DPI, layout="constrained")
+                FigureCanvasAgg(figure)
+                self._artists = self._build(figure)
+                self._update(self._artists)
+                figure.draw_without_rendering()  # the constrained layout, computed once...
+                figure.set_layout_engine("none")  # ...and kept: the panels stay where they are
+                self._figure, self._backgrounds = figure, collections.OrderedDict()
+            self._key = key
+            while len(self._figures) >= FIGURES:
+                self._figures.popitem(last=False)  # the one left longest ago
         else:
             self._update(self._artists)
         figure, dynamic = self._figure, self._dynamic(self._artists)

@@ -228,6 +228,11 @@ def test_the_figure_is_made_anew_only_when_its_panels_change(model, digits):
     assert explorer._figure is not figure
     maps = [axes for axes in explorer._figure.axes if axes.get_title().startswith("channel")]
     assert len(maps) == 20
+    picture = picture_of(explorer.widget)
+    explorer.controls["layer"].value = "conv1"  # back to 10 channels: the first figure again
+    assert explorer._figure is figure and bytes(picture.value) == explorer.png()
+    maps = [axes for axes in figure.axes if axes.get_title().startswith("channel")]
+    assert np.allclose(maps[3].images[0].get_array(), explorer.feature_maps[3].numpy())
 
 
 def test_as_image_tensor_takes_one_image_or_a_batch():
