@@ -1,7 +1,7 @@
 """Command line: ``python -m mnist_tutorial train`` trains a model with its recipe's settings.
 
 With no options it reproduces the blog post's run (``--model blog``); ``--model improved`` (and
-``fast``, ``residual``) use the recipes notebook 07 arrives at (``mnist_tutorial.recipes``).
+``fast``, ``residual``) use the recipes notebook 08 arrives at (``mnist_tutorial.recipes``).
 ``--epochs``, ``--batch-size`` and ``--lr`` override them.
 
 Every failure the user can fix ends in one ``error:`` line (no traceback) and its own exit status

@@ -101,7 +101,7 @@ class FastNet(ImprovedNet):
     """A narrow ``ImprovedNet`` built for speed: 16 and 32 channels, BatchNorm, no dropout.
 
     A third of the improved net's multiply-adds per image (1.1 million against 3.9 million),
-    still enough to pass 99 % in under two epochs with a one-cycle schedule (notebook 07,
+    still enough to pass 99 % in under two epochs with a one-cycle schedule (notebook 08,
     ``benchmarks/time_to_99.py``). Dropout is left out: it slows learning down, and a run this
     short has no time to overfit.
     """

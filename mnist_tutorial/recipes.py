@@ -1,7 +1,7 @@
 """Recipes: how each model of the course is trained (optimizer, schedule, augmentation, batch size).
 
 The blog post's network trains with the blog post's settings; ``improved``, ``fast`` and
-``residual`` with the recipes notebook 07 arrives at. ``build_training`` turns a recipe into the
+``residual`` with the recipes notebook 08 arrives at. ``build_training`` turns a recipe into the
 objects a training loop needs; ``load_or_train_blog_net`` gives notebooks a trained network.
 """
 

@@ -43,7 +43,7 @@ LAB_SETTINGS = {
 }
 SERVER_START_S = 120
 KERNEL_START_S = 120
-RUN_ALL_S = 900  # quick mode takes 10 s to 3 min a notebook; 06 may train a model first
+RUN_ALL_S = 900  # quick mode takes 10 s to 3 min a notebook; 07 may train a model first
 WIDGET_RESPONSE_S = 60
 ROOT_WIDGETS = ".jp-OutputArea-output > .jupyter-widgets"
 SLIDER_HANDLES = ".noUi-handle, .ui-slider-handle, input[type=range]"  # ipywidgets 8, 7, plain

@@ -1,0 +1,15 @@
+"""Checkers for the notebooks' exercises: run a learner's function on tricky cases, compare with
+the reference (usually ``torch.nn.functional``) and say, case by case, what passed and what to look
+at when it did not.
+
+A checker never crashes on a learner's mistake: an exception (even ``exit()``), an endless loop
+(stopped after a time limit), a wrong type, shape or kind of answer is reported as a failed case;
+only KeyboardInterrupt, the notebook's stop button, gets through. When the learner's answer equals
+what a common mistake gives (a flipped kernel, a forgotten bias, an ignored stride...), the message
+names it. One module per topic; every checker is importable from here.
+"""
+
+from .convolution import check_conv2d, check_pool2d
+from .core import TIME_LIMIT, CaseResult, CheckReport
+
+__all__ = ["TIME_LIMIT", "CaseResult", "CheckReport", "check_conv2d", "check_pool2d"]
