@@ -11,5 +11,7 @@ names it. One module per topic; every checker is importable from here.
 
 from .convolution import check_conv2d, check_pool2d
 from .core import TIME_LIMIT, CaseResult, CheckReport
+from .shapes import check_conv_output_size
 
-__all__ = ["TIME_LIMIT", "CaseResult", "CheckReport", "check_conv2d", "check_pool2d"]
+__all__ = ["TIME_LIMIT", "CaseResult", "CheckReport", "check_conv2d", "check_conv_output_size",
+           "check_pool2d"]
