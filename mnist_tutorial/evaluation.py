@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mnist_tutorial.augmentation import background, translate
 from mnist_tutorial.data import TensorSplit, batches
 
 
@@ -27,6 +28,32 @@ def predict(model: nn.Module, split: TensorSplit,
         model.train(was_training)
     probabilities = torch.cat(probabilities)
     return probabilities.argmax(dim=1), probabilities
+
+
+@torch.no_grad()
+def shifted_accuracy(model: nn.Module, split: TensorSplit, shift: tuple[int, int],
+                     fill: float = background("mnist"), batch_size: int = 1_000) -> float:
+    """Test accuracy (percent) when every image is moved ``shift = (down, right)`` whole pixels
+    (negative: up, left), the uncovered border filled with ``fill`` (MNIST's normalised black).
+
+    The model runs in evaluation mode on its own device; its train/eval mode is restored afterwards.
+    """
+    if (len(shift) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) for s in shift)
+            or max(abs(s) for s in shift) >= min(split.images.shape[-2:])):
+        raise ValueError(f"shift must be (down, right) in whole pixels, smaller than the image, "
+                         f"got {shift!r}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    correct = 0
+    try:
+        for images, labels in batches(split, batch_size):
+            moved = translate(images, torch.tensor([shift]).expand(len(images), 2), fill)
+            predicted = model(moved.to(device, non_blocking=True)).argmax(dim=1)
+            correct += int((predicted.cpu() == labels.cpu()).sum())
+    finally:
+        model.train(was_training)
+    return 100 * correct / len(split)
 
 
 def _check_labels(labels: torch.Tensor, predictions: torch.Tensor) -> None:

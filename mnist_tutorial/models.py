@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+ORDERS = ("pool_relu", "relu_pool")  # the blog post's conv -> pool -> ReLU, or conv -> ReLU -> pool
 
 
 class BlogNet(nn.Module):
@@ -29,13 +30,18 @@ class BlogNet(nn.Module):
     ======================  ===========
 
     21,840 parameters in all. ``pooling="avg"`` swaps max pooling for average pooling (the
-    blog post claims max pooling usually does better; notebook 05 tests it).
+    blog post claims max pooling usually does better; notebook 05 tests it). ``order="relu_pool"``
+    applies ReLU before pooling (conv -> ReLU -> pool): the same function with max pooling, a
+    different network with average pooling (notebook 04).
     """
 
-    def __init__(self, pooling: str = "max") -> None:
+    def __init__(self, pooling: str = "max", order: str = "pool_relu") -> None:
         super().__init__()
         if pooling not in POOLING:
             raise ValueError(f"unknown pooling {pooling!r}: choose 'max' or 'avg'")
+        if order not in ORDERS:
+            raise ValueError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")
+        self.order = order
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
         self.pooling = POOLING[pooling](kernel_size=2)
@@ -45,11 +51,36 @@ class BlogNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Scores (N, 10) for images (N, 1, 28, 28)."""
-        x = self.relu(self.pooling(self.conv1(x)))  # conv, then pool, then ReLU, as the blog post
-        x = self.relu(self.pooling(self.conv2(x)))
+        for conv in (self.conv1, self.conv2):
+            x = conv(x)
+            if self.order == "pool_relu":  # conv, then pool, then ReLU, as the blog post
+                x = self.relu(self.pooling(x))
+            else:
+                x = self.pooling(self.relu(x))
         x = x.flatten(1)
         x = self.relu(self.fc1(x))
         return self.fc2(x)
+
+
+class MLP(nn.Module):
+    """A multilayer perceptron: flatten -> fully connected -> ReLU -> fully connected, no
+    convolution.
+
+    With ``hidden=27`` it has 784 * 27 + 27 + 27 * 10 + 10 = 21,475 parameters, about as many as
+    ``BlogNet`` (21,840), so the two can be compared at the same size (notebook 05).
+    """
+
+    def __init__(self, hidden: int = 27) -> None:
+        super().__init__()
+        if not isinstance(hidden, int) or hidden < 1:
+            raise ValueError(f"hidden must be a positive whole number of units, got {hidden!r}")
+        self.fc1 = nn.Linear(28 * 28, hidden)
+        self.fc2 = nn.Linear(hidden, 10)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (N, 10) for images (N, 1, 28, 28)."""
+        return self.fc2(self.relu(self.fc1(x.flatten(1))))
 
 
 class ImprovedNet(nn.Module):

@@ -40,6 +40,7 @@ class CheckReport:
 
     title: str
     results: tuple[CaseResult, ...]
+    verdict: str = "All cases agree with PyTorch. Well done!"  # the closing line when all passed
 
     @property
     def passed(self) -> bool:
@@ -68,7 +69,7 @@ class CheckReport:
             if not passed:
                 lines.extend(f"        {line}" for line in message.splitlines())
         if self.passed:
-            lines.append("All cases agree with PyTorch. Well done!")
+            lines.append(self.verdict)
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer, cycle: bool) -> None:
@@ -206,6 +207,35 @@ def _run(fn: Callable, case: _Case) -> CaseResult:
         message += (f"\nexpected {case.expected.squeeze().tolist()}"
                     f"\ngot      {got.squeeze().tolist()}")
     return CaseResult(case.name, False, message)
+
+
+def _guarded(name: str, call_text: str, run: Callable[[], CaseResult],
+             time_limit: float | None) -> CaseResult:
+    """``run()`` for a case that calls the learner's code itself (a class, a training loop): what
+    that code raises, an ``exit()`` or an endless loop becomes a failed case, never an exception.
+
+    It runs on one PyTorch thread (put back afterwards): on tensors this small, threads only wait
+    for each other, and on a busy machine a case took seconds instead of milliseconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _time_limited(run, time_limit)
+    except KeyboardInterrupt:
+        raise
+    except _TimeUp:
+        return CaseResult(name, False, f"{call_text} did not finish within {time_limit:g} s\n"
+                                       f"Hint: is there a loop that never ends, e.g. a while loop "
+                                       f"whose condition stays true?")
+    except NotImplementedError:
+        return CaseResult(name, False, f"not done yet: {call_text} still raises "
+                                       f"NotImplementedError")
+    except SystemExit:
+        return CaseResult(name, False, f"{call_text}: your code called exit()/raised SystemExit, "
+                                       f"which stops Python: return the result instead")
+    except BaseException as error:  # the learner's bug is the report, not a crash
+        return CaseResult(name, False, f"{call_text} raised {_text(error)}")
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _unusable(got: torch.Tensor) -> str:
