@@ -360,6 +360,23 @@ class TensorSplit:
         return TensorSplit(images, self.labels.to(device))
 
 
+def train_validation_split(split: TensorSplit, validation_size: int,
+                           seed: int) -> tuple[TensorSplit, TensorSplit]:
+    """``(train, validation)``: ``validation_size`` examples drawn at random (the same ones for the
+    same ``seed``) for validation, the rest for training; each part keeps the data set's order."""
+    n = len(split)
+    if isinstance(validation_size, bool) or not isinstance(validation_size, int) \
+            or not 0 < validation_size < n:
+        raise ValueError(f"validation_size must be a whole number from 1 to {n - 1} (the split "
+                         f"has {n:,} examples), got {validation_size!r}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    parts = []
+    for index in (order[validation_size:], order[:validation_size]):
+        index = index.sort().values.to(split.labels.device)
+        parts.append(TensorSplit(split.images[index], split.labels[index]))
+    return parts[0], parts[1]
+
+
 def load_split(dataset: str = "mnist", train: bool = True,
                root: str | os.PathLike | None = None, device: torch.device | str = "cpu",
                quick: bool | None = None) -> TensorSplit:

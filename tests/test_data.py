@@ -120,6 +120,29 @@ def test_batches_cover_every_example_once():
         next(data.batches(split, 0))
 
 
+def test_train_validation_split_is_disjoint_complete_and_reproducible():
+    split = data.TensorSplit(torch.arange(50.0).view(50, 1, 1, 1), torch.arange(50) % 5)
+    train, validation = data.train_validation_split(split, 10, seed=3)
+    train_ids, validation_ids = train.images.flatten().long(), validation.images.flatten().long()
+    assert (len(train), len(validation)) == (40, 10)
+    assert sorted(train_ids.tolist() + validation_ids.tolist()) == list(range(50))
+    for part, ids in ((train, train_ids), (validation, validation_ids)):
+        assert torch.equal(part.labels, ids % 5)  # images and labels stay paired
+        assert torch.equal(ids, ids.sort().values)  # each part keeps the data set's order
+    again = data.train_validation_split(split, 10, seed=3)[1]
+    other = data.train_validation_split(split, 10, seed=4)[1]
+    assert torch.equal(again.images, validation.images)
+    assert not torch.equal(other.images, validation.images)
+
+
+@pytest.mark.parametrize("size", [0, 50, -1, 2.5, True])
+def test_train_validation_split_refuses_impossible_sizes(size):
+    split = data.TensorSplit(torch.zeros(50, 1, 1, 1), torch.zeros(50, dtype=torch.long))
+    with pytest.raises(ValueError, match="validation_size must be a whole number from 1 to 49 "
+                                         "\\(the split has 50 examples\\)"):
+        data.train_validation_split(split, size, seed=0)
+
+
 def test_blog_dataloaders_quick_subset(mnist_root):
     train_loader, test_loader = data.blog_dataloaders(root=mnist_root, quick=True)
     assert len(train_loader.dataset) == 10 * data.QUICK_PER_CLASS["train"]

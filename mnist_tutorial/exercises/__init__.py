@@ -12,8 +12,11 @@ names it. One module per topic; every checker is importable from here.
 from .convolution import check_conv2d, check_pool2d
 from .core import TIME_LIMIT, CaseResult, CheckReport
 from .network import check_net
+from .receptive import check_receptive_field
 from .shapes import check_conv_output_size
 from .training import check_evaluate, check_train_epoch
+from .validation import check_validation_split
 
 __all__ = ["TIME_LIMIT", "CaseResult", "CheckReport", "check_conv2d", "check_conv_output_size",
-           "check_evaluate", "check_net", "check_pool2d", "check_train_epoch"]
+           "check_evaluate", "check_net", "check_pool2d", "check_receptive_field",
+           "check_train_epoch", "check_validation_split"]

@@ -1,0 +1,199 @@
+"""check_validation_split: right splits written in different ways pass, each learner's mistake
+fails with the hint that names it, and a crash or a wrong type is a failed case."""
+
+import numpy as np
+import pytest
+import torch
+
+from mnist_tutorial.data import TensorSplit, train_validation_split
+from mnist_tutorial.exercises import check_validation_split
+from mnist_tutorial.exercises.validation import made_up_split
+
+SORTED_CASE = "classes stored in order (all the 0s first): every class keeps its share"
+SAME_SEED = "the same seed twice gives the same split"
+TWO_SEEDS = "two seeds give two different splits"
+SIZES = "20 of 100 examples: sizes, no overlap, nothing lost"
+ODD_SIZE = "1,005 for validation: not a multiple of the 10 classes"
+
+
+def hints(report) -> dict[str, str]:
+    """The failed cases' messages by case name."""
+    return {name: message for name, passed, message in report if not passed}
+
+
+def take(split, index):
+    return TensorSplit(split.images[index], split.labels[index])
+
+
+def shuffled_with_generator(split, validation_size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(split), generator=generator)
+    return take(split, order[validation_size:]), take(split, order[:validation_size])
+
+
+def stratified(split, validation_size, seed):
+    """Each class gives its share; the examples left over by rounding down go to the classes
+    with the largest remainders."""
+    generator = torch.Generator().manual_seed(seed)
+    n = len(split)
+    classes = split.labels.unique()
+    wanted = [validation_size * int((split.labels == c).sum()) / n for c in classes]
+    counts = [int(w) for w in wanted]
+    by_remainder = sorted(range(len(classes)), key=lambda i: wanted[i] - counts[i], reverse=True)
+    for i in by_remainder[:validation_size - sum(counts)]:
+        counts[i] += 1
+    validation, train = [], []
+    for c, count in zip(classes, counts):
+        where = (split.labels == c).nonzero().flatten()
+        where = where[torch.randperm(len(where), generator=generator)]
+        validation.append(where[:count])
+        train.append(where[count:])
+    return take(split, torch.cat(train)), take(split, torch.cat(validation))
+
+
+def with_numpy(split, validation_size, seed):
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(split)))
+    return [take(split, order[validation_size:]), take(split, order[:validation_size])]
+
+
+@pytest.mark.parametrize("fn", [train_validation_split, shuffled_with_generator, stratified,
+                                with_numpy])
+def test_right_answers_pass(fn):
+    report = check_validation_split(fn)
+    assert report.passed, str(report)
+    assert "6 of 6 cases passed" in str(report)
+    assert "reproducible, balanced. Well done!" in str(report)
+
+
+def first_n(split, validation_size, seed):
+    return take(split, slice(validation_size, None)), take(split, slice(0, validation_size))
+
+
+def two_permutations(split, validation_size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    validation = torch.randperm(len(split), generator=generator)[:validation_size]
+    train = torch.randperm(len(split), generator=generator)[validation_size:]
+    return take(split, train), take(split, validation)
+
+
+def ignores_the_seed(split, validation_size, seed):
+    order = torch.randperm(len(split))
+    return take(split, order[validation_size:]), take(split, order[:validation_size])
+
+
+def fixed_seed(split, validation_size, seed):
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))
+    return take(split, order[validation_size:]), take(split, order[:validation_size])
+
+
+def swapped(split, validation_size, seed):
+    train, validation = train_validation_split(split, validation_size, seed)
+    return validation, train
+
+
+def rounded_per_class(split, validation_size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    validation, train = [], []
+    for c in split.labels.unique():
+        where = (split.labels == c).nonzero().flatten()
+        where = where[torch.randperm(len(where), generator=generator)]
+        count = round(validation_size * len(where) / len(split))
+        validation.append(where[:count])
+        train.append(where[count:])
+    return take(split, torch.cat(train)), take(split, torch.cat(validation))
+
+
+def labels_shuffled_separately(split, validation_size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    images = split.images[torch.randperm(len(split), generator=generator)]
+    labels = split.labels[torch.randperm(len(split), generator=generator)]
+    return (TensorSplit(images[validation_size:], labels[validation_size:]),
+            TensorSplit(images[:validation_size], labels[:validation_size]))
+
+
+def with_replacement(split, validation_size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randint(len(split), (len(split),), generator=generator)
+    return take(split, index[validation_size:]), take(split, index[:validation_size])
+
+
+def tensors_instead_of_splits(split, validation_size, seed):
+    train, validation = train_validation_split(split, validation_size, seed)
+    return train.images, validation.images
+
+
+@pytest.mark.parametrize("fn, case, hint", [
+    (first_n, SORTED_CASE, "your validation part is the first 1,000 examples: without "
+                           "shuffling"),
+    (first_n, TWO_SEEDS, "your validation part is the first 1,000 examples"),
+    (two_permutations, SIZES, "examples are in both parts (and as many in neither)"),
+    (ignores_the_seed, SAME_SEED, "without a generator, torch.randperm uses PyTorch's global "
+                                  "random numbers"),
+    (fixed_seed, TWO_SEEDS, "seeds 1 and 2 gave the same validation part\nHint: use the seed "
+                            "argument"),
+    (swapped, SIZES, "expected 80 training and 20 validation examples, got 20 and 80\n"
+                     "Hint: did you return (validation, train)?"),
+    (rounded_per_class, ODD_SIZE, "if you take a share of every class, the per-class counts "
+                                  "must add up to validation_size exactly"),
+    (labels_shuffled_separately, SIZES, "images and labels no longer belong together"),
+    (with_replacement, SIZES, "appear more than once in the training part"),
+    (tensors_instead_of_splits, SIZES, "the training (first) part is an object of type Tensor: "
+                                       "return TensorSplit objects"),
+])
+def test_mistakes_fail_with_their_hint(fn, case, hint):
+    report = check_validation_split(fn)
+    assert not report.passed
+    failed = hints(report)
+    assert case in failed, str(report)
+    assert hint in failed[case], failed[case]
+
+
+def test_first_n_on_sorted_classes_names_the_class_and_its_share():
+    message = hints(check_validation_split(first_n))[SORTED_CASE]
+    assert message.startswith("class 0 has 592 of the 1,000 validation examples (59.2%) but "
+                              "9.9% of the data: expected about 99")
+
+
+def test_skeleton_crash_and_endless_loop_are_failed_cases():
+    def skeleton(split, validation_size, seed):
+        raise NotImplementedError
+
+    def crashes(split, validation_size, seed):
+        return split.images[validation_size:], split.lables
+
+    def endless(split, validation_size, seed):
+        while True:
+            pass
+
+    assert all(r.message.startswith("not done yet") for r in check_validation_split(skeleton))
+    crashed = check_validation_split(crashes)
+    assert crashed[0].message == ("fn(split, 20, 0) raised AttributeError: 'TensorSplit' object "
+                                  "has no attribute 'lables'")
+    stopped = check_validation_split(endless, time_limit=0.05)
+    assert len(stopped.failed) == 6
+    assert all("did not finish within 0.05 s" in r.message for r in stopped)
+
+
+def test_changing_the_given_split_in_place_does_not_spoil_later_cases():
+    def shuffles_in_place(split, validation_size, seed):
+        result = train_validation_split(split, validation_size, seed)
+        split.images.zero_()
+        split.labels.zero_()
+        return result
+
+    assert check_validation_split(shuffles_in_place).passed
+
+
+def test_made_up_split_holds_each_index_in_its_image():
+    split = made_up_split((2, 3), shuffled=False)
+    assert split.labels.tolist() == [0, 0, 1, 1, 1]
+    assert split.images.shape == (5, 1, 2, 2)
+    assert split.images[:, 0, 0, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_mnist_class_counts_are_the_real_ones(mnist_root):
+    from mnist_tutorial.data import load_split
+    from mnist_tutorial.exercises.validation import MNIST_TRAIN_COUNTS
+
+    labels = load_split("mnist", train=True, root=mnist_root, quick=False).labels
+    assert tuple(torch.bincount(labels).tolist()) == MNIST_TRAIN_COUNTS
