@@ -246,12 +246,13 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
 
 
 def _check_pool(op: str, x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None,
-                padding: IntOrPair):
+                padding: IntOrPair, twin: str | None = None):
     """``_check_window`` with PyTorch's pooling defaults and rule: stride defaults to the kernel
-    size, padding is at most half the kernel, so every window overlaps the input."""
+    size, padding is at most half the kernel, so every window overlaps the input. The dtypes are
+    those of ``F.<twin>`` (default: ``F.<op>``)."""
     checked = _check_window(op, x, kernel_size, kernel_size if stride is None else stride,
                             padding)
-    _check_dtype(op, op, x)
+    _check_dtype(op, twin or op, x)
     kernel, padding = checked[2], checked[4]
     if any(2 * p > k for k, p in zip(kernel, padding)):
         raise ValueError(f"{op}: padding {padding} is more than half the kernel size {kernel}: "
@@ -283,3 +284,219 @@ def avg_pool2d(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None
     else:
         result = windows.sum(dim=(-2, -1)).div(kernel[0] * kernel[1], rounding_mode="trunc")
     return result[0] if unbatched else result
+
+
+def max_pool2d_loops(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                     padding: IntOrPair = 0) -> torch.Tensor:
+    """Max pooling with plain loops: one window, one output number at a time."""
+    # the same checks and defaults as max_pool2d: stride = kernel size when not given
+    x, unbatched, (kh, kw), (sh, sw), padding, (out_h, out_w) = _check_pool(
+        "max_pool2d_loops", x, kernel_size, stride, padding, twin="max_pool2d")
+    # pad with the lowest value there is, so that the padding is never the largest
+    lowest = float("-inf") if x.is_floating_point() else torch.iinfo(x.dtype).min
+    x = pad2d(x, padding, lowest)
+    out = x.new_zeros(x.shape[0], x.shape[1], out_h, out_w)
+    for n in range(x.shape[0]):                  # every image
+        for c in range(x.shape[1]):              # every channel, on its own
+            for i in range(out_h):               # every window position, row by row
+                for j in range(out_w):
+                    window = x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    out[n, c, i, j] = window.max()
+    return out[0] if unbatched else out
+
+
+def avg_pool2d_loops(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair | None = None,
+                     padding: IntOrPair = 0) -> torch.Tensor:
+    """Average pooling with plain loops; padded zeros count in the mean, as in PyTorch."""
+    # the same checks and defaults as avg_pool2d: stride = kernel size when not given
+    x, unbatched, (kh, kw), (sh, sw), padding, (out_h, out_w) = _check_pool(
+        "avg_pool2d_loops", x, kernel_size, stride, padding, twin="avg_pool2d")
+    x = pad2d(x, padding)  # zeros
+    out = x.new_zeros(x.shape[0], x.shape[1], out_h, out_w)
+    for n in range(x.shape[0]):                  # every image
+        for c in range(x.shape[1]):              # every channel, on its own
+            for i in range(out_h):               # every window position, row by row
+                for j in range(out_w):
+                    window = x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    if x.is_floating_point():
+                        out[n, c, i, j] = window.sum() / (kh * kw)  # the padding counts too
+                    else:  # int64, as PyTorch: the sum divided by the size, rounded toward zero
+                        out[n, c, i, j] = window.sum().div(kh * kw, rounding_mode="trunc")
+    return out[0] if unbatched else out
+
+
+# --- the backward pass: the gradient of the loss with respect to each op's inputs ----------------
+# Each ``*_backward`` takes the forward pass's inputs and ``grad_output``, the gradient of the loss
+# with respect to the op's output (one number per output number), and returns the gradients with
+# respect to the inputs, as autograd would. Floating-point tensors only, as autograd.
+
+def _check_floating(op: str, x: torch.Tensor) -> None:
+    """Gradients are fractions: integer and bool tensors are a TypeError saying how to convert."""
+    if not x.is_floating_point():
+        raise TypeError(f"{op} needs floating-point tensors, got {x.dtype}: convert with "
+                        f"x.float() (or x.double() for a gradient check)")
+
+
+def _check_grad_output(op: str, grad_output: torch.Tensor, x: torch.Tensor,
+                       shape: tuple[int, ...]) -> torch.Tensor:
+    """``grad_output`` must have the forward output's ``shape`` and ``x``'s dtype."""
+    _check_tensor(op, grad_output, "grad_output")
+    if tuple(grad_output.shape) != tuple(shape):
+        raise ValueError(f"{op}: grad_output has shape {tuple(grad_output.shape)} but the forward "
+                         f"output has shape {tuple(shape)}: grad_output holds one number per "
+                         f"output number (the loss' gradient with respect to the output); pass "
+                         f"the forward pass's own input, kernel size, stride and padding")
+    if grad_output.dtype != x.dtype:
+        raise TypeError(f"{op}: x is {x.dtype} but grad_output is {grad_output.dtype}: convert "
+                        f"with grad_output.to(x.dtype)")
+    return grad_output
+
+
+def _fold(columns: torch.Tensor, size: tuple[int, int], stride: tuple[int, int],
+          padding: tuple[int, int]) -> torch.Tensor:
+    """The way back from ``_windows``: add the numbers of every window (N, C, out_h, out_w, kH, kW)
+    into the pixels they came from, (N, C, H, W); what lands on the padding is dropped.
+
+    Windows overlap when the stride is smaller than the kernel: a pixel in several windows gets
+    the sum of their numbers. One step per kernel position, all windows at once.
+    """
+    n, c, out_h, out_w, kh, kw = columns.shape
+    (sh, sw), (ph, pw) = stride, padding
+    padded = columns.new_zeros(n, c, size[0] + 2 * ph, size[1] + 2 * pw)
+    for i in range(kh):
+        for j in range(kw):  # the pixel i rows down, j columns right of every window's corner
+            padded[:, :, i:i + sh * out_h:sh, j:j + sw * out_w:sw] += columns[..., i, j]
+    return padded[:, :, ph:ph + size[0], pw:pw + size[1]]
+
+
+def conv2d_backward(x: torch.Tensor, weight: torch.Tensor, grad_output: torch.Tensor,
+                    stride: IntOrPair = 1, padding: IntOrPair = 0, input_grad: bool = True
+                    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """``(grad_x, grad_weight, grad_bias)`` of ``conv2d(x, weight, bias, stride, padding)``;
+    ``input_grad=False`` skips grad_x (None), as autograd does for an input such as the images."""
+    x4, unbatched, (kh, kw), (sh, sw), (ph, pw), (out_h, out_w) = _check_conv(
+        "conv2d_backward", x, weight, None, stride, padding)
+    _check_floating("conv2d_backward", x)
+    shape = (len(weight), out_h, out_w)
+    grad = _check_grad_output("conv2d_backward", grad_output, x,
+                              shape if unbatched else (len(x4), *shape))
+    grad = grad[None] if unbatched else grad
+    # bias: bias[o] is added once to every number of output channel o
+    grad_bias = grad.sum(dim=(0, 2, 3))
+    # weight: weight[o, c, i, j] meets pixel (p * stride + i, q * stride + j) of input channel c
+    # in output (p, q) of channel o: the input correlated with the output gradient, i.e. every
+    # window times the output gradient at its position, summed over images and positions
+    # (N, C*kH*kW, oh*ow): every window as a column, the im2col matrix of conv2d
+    columns = _windows(x4, (kh, kw), (sh, sw), (ph, pw), (out_h, out_w)).permute(
+        0, 1, 4, 5, 2, 3).reshape(len(x4), -1, out_h * out_w)
+    # per image (O, oh*ow) @ (oh*ow, C*kH*kW), then the sum over the images
+    grad_weight = torch.bmm(grad.reshape(*grad.shape[:2], -1), columns.transpose(1, 2)).sum(0)
+    grad_weight = grad_weight.view(weight.shape)
+    if not input_grad:
+        return None, grad_weight, grad_bias
+    # input: output (p, q) of channel o was sum(window * weight[o]), so it sends
+    # grad[o, p, q] * weight[o] back to the pixels of its window (im2col run backwards), and
+    # overlapping windows add up. Collected pixel by pixel, this is the full convolution of the
+    # output gradient (spread stride pixels apart) with the kernel turned by 180 degrees.
+    kernels = weight.reshape(len(weight), -1)  # (O, C*kH*kW), as in conv2d
+    grad_columns = kernels.T @ grad.reshape(*grad.shape[:2], -1)  # (N, C*kH*kW, oh*ow)
+    grad_columns = grad_columns.view(len(x4), x4.shape[1], kh, kw, out_h, out_w)
+    grad_x = _fold(grad_columns.permute(0, 1, 4, 5, 2, 3), tuple(x4.shape[-2:]), (sh, sw),
+                   (ph, pw))
+    return (grad_x[0] if unbatched else grad_x), grad_weight, grad_bias
+
+
+def max_pool2d_backward(x: torch.Tensor, kernel_size: IntOrPair, grad_output: torch.Tensor,
+                        stride: IntOrPair | None = None, padding: IntOrPair = 0) -> torch.Tensor:
+    """Gradient of ``max_pool2d(x, kernel_size, stride, padding)``: each window's gradient goes to
+    its largest pixel only; on a tie, to the first in reading order (PyTorch's rule)."""
+    x4, unbatched, kernel, stride, padding, out = _check_pool(
+        "max_pool2d_backward", x, kernel_size, stride, padding, twin="max_pool2d")
+    _check_floating("max_pool2d_backward", x)
+    grad = _check_grad_output("max_pool2d_backward", grad_output, x, (*x.shape[:-2], *out))
+    grad = grad[None] if unbatched else grad
+    windows = _windows(x4, kernel, stride, padding, out, fill=float("-inf"))
+    largest = windows[..., 0, 0]
+    for i in range(kernel[0]):  # one step per kernel position, all windows at once
+        for j in range(kernel[1]):
+            largest = torch.maximum(largest, windows[..., i, j])
+    # the winner: the first pixel of the window, row by row, that holds the maximum (PyTorch's
+    # rule for ties), found by going through the window backwards and keeping the last match
+    positions = torch.arange(kernel[0] * kernel[1], device=x.device).view(kernel)
+    winner = torch.zeros(largest.shape, dtype=torch.long, device=x.device)
+    for i in reversed(range(kernel[0])):
+        for j in reversed(range(kernel[1])):
+            winner = torch.where(windows[..., i, j] == largest, positions[i, j], winner)
+    # each window's gradient goes to its winner only, then back to the pixel it came from
+    columns = torch.where(winner[..., None, None] == positions, grad[..., None, None], 0.0)
+    grad_x = _fold(columns, tuple(x4.shape[-2:]), stride, padding)
+    return grad_x[0] if unbatched else grad_x
+
+
+def avg_pool2d_backward(x: torch.Tensor, kernel_size: IntOrPair, grad_output: torch.Tensor,
+                        stride: IntOrPair | None = None, padding: IntOrPair = 0) -> torch.Tensor:
+    """Gradient of ``avg_pool2d(x, kernel_size, stride, padding)``: each window's gradient is
+    spread evenly, 1 / (kH * kW) to each of its pixels (padding included, then dropped)."""
+    x4, unbatched, (kh, kw), stride, padding, out = _check_pool(
+        "avg_pool2d_backward", x, kernel_size, stride, padding, twin="avg_pool2d")
+    _check_floating("avg_pool2d_backward", x)
+    grad = _check_grad_output("avg_pool2d_backward", grad_output, x, (*x.shape[:-2], *out))
+    grad = grad[None] if unbatched else grad
+    share = (grad / (kh * kw))[..., None, None].expand(*grad.shape, kh, kw)  # a copy per pixel
+    grad_x = _fold(share, tuple(x4.shape[-2:]), stride, padding)
+    return grad_x[0] if unbatched else grad_x
+
+
+def relu_backward(x: torch.Tensor, grad_output: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``relu(x)``: passed where x > 0, zero elsewhere (at 0 too, as PyTorch)."""
+    _check_tensor("relu_backward", x, "x")
+    _check_floating("relu_backward", x)
+    grad = _check_grad_output("relu_backward", grad_output, x, x.shape)
+    return torch.where(x > 0, grad, torch.zeros_like(grad))
+
+
+def linear_backward(x: torch.Tensor, weight: torch.Tensor, grad_output: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(grad_x, grad_weight, grad_bias)`` of ``x @ weight.T + bias`` for x (N, in) and weight
+    (out, in)."""
+    for name, value in (("x", x), ("weight", weight)):
+        _check_tensor("linear_backward", value, name)
+        if value.dim() != 2:
+            hint = " (flatten the images first: x.flatten(1))" if name == "x" else ""
+            shape = "(N, in_features)" if name == "x" else "(out_features, in_features)"
+            raise ValueError(f"linear_backward expects {name} of shape {shape}, got shape "
+                             f"{tuple(value.shape)}{hint}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} features but the weight expects {weight.shape[1]} "
+                         f"(weight.shape[1] == x.shape[1])")
+    _check_floating("linear_backward", x)
+    if weight.dtype != x.dtype:
+        raise TypeError(f"linear_backward: x is {x.dtype} but weight is {weight.dtype}: convert "
+                        f"with weight.to(x.dtype)")
+    grad = _check_grad_output("linear_backward", grad_output, x, (len(x), len(weight)))
+    # out[n, o] = sum over i of x[n, i] * weight[o, i] + bias[o]
+    return grad @ weight, grad.T @ x, grad.sum(dim=0)
+
+
+def cross_entropy_backward(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Gradient of ``F.cross_entropy(scores, labels)`` (the batch mean) with respect to the scores:
+    ``(softmax(scores) - one_hot(labels)) / N``."""
+    _check_tensor("cross_entropy_backward", scores, "scores")
+    _check_tensor("cross_entropy_backward", labels, "labels")
+    if scores.dim() != 2:
+        raise ValueError(f"cross_entropy_backward expects scores of shape (N, classes), got "
+                         f"shape {tuple(scores.shape)}")
+    _check_floating("cross_entropy_backward", scores)
+    if labels.dtype not in INTEGERS or tuple(labels.shape) != (len(scores),):
+        raise ValueError(f"labels must be N = {len(scores)} class numbers (an integer tensor of "
+                         f"shape ({len(scores)},)), got {labels.dtype} of shape "
+                         f"{tuple(labels.shape)}")
+    classes = scores.shape[1]
+    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
+        raise ValueError(f"labels must lie in 0..{classes - 1} (one per class of the scores), "
+                         f"got values from {int(labels.min())} to {int(labels.max())}")
+    exp = (scores - scores.amax(dim=1, keepdim=True)).exp()  # minus the max: same softmax, no inf
+    probabilities = exp / exp.sum(dim=1, keepdim=True)
+    one_hot = torch.zeros_like(scores)
+    one_hot[torch.arange(len(scores)), labels] = 1.0
+    return (probabilities - one_hot) / len(scores)

@@ -1,0 +1,355 @@
+"""Checkers for the backward-pass exercises (notebook 06): the learner's gradients against
+autograd's, on small cases with whole numbers.
+
+A conv2d backward answer has three parts (grad_x, grad_weight, grad_bias), each judged on its own:
+a case passes when all three agree. The rules are those of every checker (see ``core``): a crash,
+an endless loop or a wrong type is a failed case, and an answer that equals a common mistake's
+(an unflipped kernel, a gradient sent to every pixel of a max-pool window, an ignored stride...)
+gets that mistake named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .core import (
+    SHOW_VALUES,
+    TIME_LIMIT,
+    VALUE_HINT,
+    CaseResult,
+    CheckReport,
+    _numbers,
+    _same,
+    _text,
+    _time_limited,
+    _TimeUp,
+    _unusable,
+)
+from .core import _check as _check_arguments
+
+CONV_PARTS = ("grad_x", "grad_weight", "grad_bias")
+SHAPE_HINTS = {"grad_x": "grad_x has the shape of x: one number per input pixel",
+               "grad_weight": "grad_weight has the shape of weight: one number per kernel number",
+               "grad_bias": "grad_bias has one number per output channel (weight.shape[0])"}
+
+
+@dataclass(frozen=True)
+class _GradCase:
+    """Arguments (and how to name them), autograd's gradients, and what common mistakes give."""
+
+    name: str
+    args: tuple
+    names: tuple[str, ...]
+    kwargs: dict
+    expected: tuple[torch.Tensor, ...]
+    parts: tuple[str, ...]
+    mistakes: list[tuple[str, str, torch.Tensor]] = field(default_factory=list)  # part, hint, value
+
+    def call_text(self) -> str:
+        """How the case called the learner's function, e.g. ``fn(x, weight, grad_output)``."""
+        shown = [name if isinstance(arg, torch.Tensor) else repr(arg)
+                 for name, arg in zip(self.names, self.args)]
+        shown += [f"{key}={value!r}" for key, value in self.kwargs.items()]
+        return f"fn({', '.join(shown)})"
+
+
+def _judge(fn: Callable, case: _GradCase, time_limit: float | None) -> CaseResult:
+    """Run one case; whatever the learner's function does becomes a message, never an exception."""
+    try:
+        return _time_limited(lambda: _run(fn, case), time_limit)
+    except KeyboardInterrupt:
+        raise
+    except _TimeUp:
+        return CaseResult(case.name, False, f"{case.call_text()} did not finish within "
+                                            f"{time_limit:g} s\nHint: is there a loop that never "
+                                            f"ends, e.g. a while loop whose condition stays true?")
+    except BaseException as error:  # reading the result failed, e.g. a tensor without values
+        return CaseResult(case.name, False, f"the checker could not read what {case.call_text()} "
+                                            f"returned ({_text(error)}): return ordinary "
+                                            f"torch.Tensors of numbers")
+
+
+def _run(fn: Callable, case: _GradCase) -> CaseResult:
+    """Call the learner's function on one case and judge every part of its answer."""
+    try:
+        got = fn(*case.args, **case.kwargs)
+    except (KeyboardInterrupt, _TimeUp):
+        raise
+    except NotImplementedError:
+        return CaseResult(case.name, False, "not done yet: the function still raises "
+                                            "NotImplementedError")
+    except SystemExit:
+        return CaseResult(case.name, False, f"{case.call_text()}: your function called "
+                                            f"exit()/raised SystemExit, which stops Python: "
+                                            f"return the result instead")
+    except BaseException as error:  # the learner's bug is the report, not a crash
+        message = f"{case.call_text()} raised {_text(error)}"
+        if isinstance(error, TypeError) and "unexpected keyword" in str(error):
+            message += "\nHint: give your function that parameter, with PyTorch's default."
+        return CaseResult(case.name, False, message)
+    if len(case.parts) == 1:
+        got = (got,)
+    elif not isinstance(got, (tuple, list)) or len(got) != len(case.parts):
+        return CaseResult(case.name, False, f"returned {type(got).__name__}, expected a tuple of "
+                                            f"{len(case.parts)} tensors "
+                                            f"({', '.join(case.parts)})")
+    verdicts = [_judge_part(case, part, value) for part, value in zip(case.parts, got)]
+    passed = all(ok for ok, _ in verdicts)
+    # a failed case shows only the parts that failed
+    return CaseResult(case.name, passed, "\n".join(text for ok, text in verdicts
+                                                   if passed or not ok))
+
+
+def _judge_part(case: _GradCase, part: str, got) -> tuple[bool, str]:
+    """(passed, message) for one part of the answer."""
+    expected = case.expected[case.parts.index(part)]
+    label = f"{part}: " if len(case.parts) > 1 else ""
+    if not isinstance(got, torch.Tensor):
+        return False, (f"{label}returned an object of type {type(got).__name__}, expected a "
+                       f"torch.Tensor of shape {tuple(expected.shape)}")
+    problem = _unusable(got)
+    if problem:
+        return False, f"{label}{case.call_text()} returned {problem}"
+    got = got.detach().cpu()
+    hint = next((hint for where, hint, wrong in case.mistakes
+                 if where == part and _same(got, wrong)), "")
+    if got.shape != expected.shape:
+        return False, (f"{label}expected shape {tuple(expected.shape)}, got {tuple(got.shape)}\n"
+                       f"Hint: {hint or SHAPE_HINTS[part]}")
+    difference = (got.double() - expected.double()).abs().max().item()
+    if _same(got, expected):
+        return True, f"{label}shape {tuple(got.shape)}, max abs difference {difference:.2g}"
+    message = (f"{label}shape {tuple(got.shape)} is right but the values differ: max abs "
+               f"difference {difference:.3g}\nHint: {hint or VALUE_HINT}")
+    if got.numel() <= SHOW_VALUES:
+        message += (f"\nexpected {expected.squeeze().tolist()}"
+                    f"\ngot      {got.squeeze().tolist()}")
+    return False, message
+
+
+def _check(title: str, fn: Callable, cases: list[_GradCase],
+           time_limit: float | None) -> CheckReport:
+    _check_arguments(title, fn, [], time_limit)  # no cases: only fn and time_limit are checked
+    return CheckReport(title, tuple(_judge(fn, case, time_limit) for case in cases))
+
+
+def _autograd(forward: Callable, inputs: list[torch.Tensor], grad_output: torch.Tensor
+              ) -> tuple[torch.Tensor, ...]:
+    """Autograd's gradients of ``forward(*inputs)`` for the given output gradient."""
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    return torch.autograd.grad(forward(*leaves), leaves, grad_output)
+
+
+# --- conv2d_backward -----------------------------------------------------------------------------
+
+def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: torch.Tensor,
+               **kwargs) -> _GradCase:
+    """A conv2d_backward case; the mistakes are computed from autograd with the mistake built in."""
+    stride, padding = kwargs.get("stride", 1), kwargs.get("padding", 0)
+    bias = torch.zeros(len(weight))
+    unbatched = x.dim() == 3
+    expected = _autograd(lambda x, w, b: F.conv2d(x, w, b, stride, padding), [x, weight, bias],
+                         grad_output)
+    go = grad_output[None] if unbatched else grad_output
+    mistakes = [
+        ("grad_x", "did you forget to flip the kernel? the input gradient is a full convolution "
+                   "of the output gradient with the kernel turned by 180 degrees "
+                   "(weight.flip(-2, -1))",
+         _autograd(lambda x: F.conv2d(x, weight.flip(-2, -1), None, stride, padding), [x],
+                   grad_output)[0]),
+        ("grad_weight", "the weight gradient is a correlation of the input with the output "
+                        "gradient, without a flip (the flip belongs to the input gradient)",
+         expected[1].flip(-2, -1)),
+        ("grad_bias", "bias[o] is added to every number of output channel o: its gradient is "
+                      "the sum of grad_output over images and positions, not the mean",
+         go.mean(dim=(0, 2, 3))),
+        ("grad_bias", "sum over the images of the batch too: grad_bias has one number per "
+                      "output channel", go.sum(dim=(2, 3))),
+    ]
+    if len(go) > 1:
+        mistakes.append(("grad_weight", "sum over every image of the batch: each image adds its "
+                                        "own share to the weight gradient",
+                         _autograd(lambda w: F.conv2d(x[:1] if not unbatched else x, w, None,
+                                                      stride, padding), [weight],
+                                   grad_output[:1])[0]))
+    if stride != 1:
+        mistakes.append(("grad_x", f"did you ignore the stride? output (p, q) came from the "
+                                   f"window at (p * stride, q * stride): put the output "
+                                   f"gradient's numbers stride={stride!r} pixels apart (zeros "
+                                   f"between) before the full convolution",
+                         _ignored_stride(x, weight, go, stride, padding, unbatched)))
+    if padding != 0:
+        ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+        padded = _autograd(lambda x: F.conv2d(x, weight, None, stride),
+                           [F.pad(x, (pw, pw, ph, ph))], grad_output)[0]
+        mistakes.append(("grad_x", f"did you forget to drop the padding? the padded rows and "
+                                   f"columns are no input: cut padding={padding!r} off each "
+                                   f"side", padded))
+    if unbatched:
+        mistakes.append(("grad_x", "for one (C, H, W) image, return grad_x of shape (C, H, W), "
+                                   "without a batch axis", expected[0].unsqueeze(0)))
+    return _GradCase(name, (x, weight, grad_output), ("x", "weight", "grad_output"), kwargs,
+                     expected, CONV_PARTS, mistakes)
+
+
+def _ignored_stride(x, weight, go, stride, padding, unbatched) -> torch.Tensor:
+    """grad_x as a learner gets it when the output gradient is not spread ``stride`` apart."""
+    kh, kw = weight.shape[-2:]
+    ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+    full = F.conv2d(go, weight.flip(-2, -1).transpose(0, 1), padding=(kh - 1, kw - 1))
+    height, width = x.shape[-2:]
+    padded = go.new_zeros(len(go), weight.shape[1], height + 2 * ph, width + 2 * pw)
+    rows, columns = min(full.shape[-2], padded.shape[-2]), min(full.shape[-1], padded.shape[-1])
+    padded[:, :, :rows, :columns] = full[:, :, :rows, :columns]
+    grad_x = padded[:, :, ph:ph + height, pw:pw + width]
+    return grad_x[0] if unbatched else grad_x
+
+
+def check_conv2d_backward(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> CheckReport:
+    """Check ``fn(x, weight, grad_output, stride=1, padding=0) -> (grad_x, grad_weight,
+    grad_bias)`` against autograd's gradients of ``F.conv2d`` on 8 cases, each stopped after
+    ``time_limit`` seconds (None: no limit)."""
+    g = torch.Generator().manual_seed(2)
+    cases = [
+        _conv_case("worked example: notebook 01's 3x3 input and 2x2 kernel, output gradient 1",
+                   torch.arange(9.0).reshape(1, 1, 3, 3), torch.tensor([[[[0.0, 1.0],
+                                                                          [2.0, 3.0]]]]),
+                   torch.ones(1, 1, 2, 2)),
+        _conv_case("several kernels and channels, batch of 2", _numbers(g, 2, 2, 5, 5),
+                   _numbers(g, 3, 2, 3, 3), _numbers(g, 2, 3, 3, 3)),
+        _conv_case("stride 2", _numbers(g, 1, 1, 7, 7), _numbers(g, 1, 1, 3, 3),
+                   _numbers(g, 1, 1, 3, 3), stride=2),
+        _conv_case("stride 3: pixels that no window reaches get zero", _numbers(g, 1, 1, 8, 8),
+                   _numbers(g, 2, 1, 2, 2), _numbers(g, 1, 2, 3, 3), stride=3),
+        _conv_case("padding 1", _numbers(g, 1, 2, 4, 4), _numbers(g, 2, 2, 3, 3),
+                   _numbers(g, 1, 2, 4, 4), padding=1),
+        _conv_case("non-square input and kernel, batch of 2", _numbers(g, 2, 1, 5, 7),
+                   _numbers(g, 2, 1, 2, 3), _numbers(g, 2, 2, 4, 5)),
+        _conv_case("stride and padding as (height, width) pairs", _numbers(g, 1, 1, 6, 8),
+                   _numbers(g, 1, 1, 3, 2), _numbers(g, 1, 1, 3, 11), stride=(2, 1),
+                   padding=(1, 2)),
+        _conv_case("one image without a batch axis: (C, H, W)", _numbers(g, 2, 5, 5),
+                   _numbers(g, 3, 2, 3, 3), _numbers(g, 3, 3, 3)),
+    ]
+    return _check("check_conv2d_backward", fn, cases, time_limit)
+
+
+# --- max_pool2d_backward -------------------------------------------------------------------------
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+def _routed(x: torch.Tensor, kernel_size, grad_output: torch.Tensor, stride, padding,
+            winners: str = "first", step=None, add: bool = True, shift: bool = True
+            ) -> torch.Tensor:
+    """A max-pool input gradient with loops, right or with a mistake built in: ``winners`` is
+    "first" (PyTorch), "last", "all" (every maximum) or "every" (every pixel of the window);
+    ``step`` the stride used to place the gradient; ``add=False`` overwrites instead of adding;
+    ``shift=False`` forgets that window (i, j) starts ``padding`` pixels up and left."""
+    (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    put_h, put_w = _pair(step) if step is not None else (sh, sw)
+    batch = x if x.dim() == 4 else x[None]
+    go = grad_output if x.dim() == 4 else grad_output[None]
+    padded = F.pad(batch, (pw, pw, ph, ph), value=float("-inf"))
+    grad = torch.zeros_like(padded)
+    for n in range(go.shape[0]):
+        for c in range(go.shape[1]):
+            for i in range(go.shape[2]):
+                for j in range(go.shape[3]):
+                    window = padded[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw].flatten()
+                    places = {"first": [int(window.argmax())],
+                              "last": [len(window) - 1 - int(window.flip(0).argmax())],
+                              "all": (window == window.max()).nonzero().flatten().tolist(),
+                              "every": range(len(window))}[winners]
+                    for place in places:
+                        row, column = i * put_h + place // kw, j * put_w + place % kw
+                        if row < grad.shape[2] and column < grad.shape[3]:
+                            if add:
+                                grad[n, c, row, column] += go[n, c, i, j]
+                            else:
+                                grad[n, c, row, column] = go[n, c, i, j]
+    height, width = batch.shape[-2:]
+    grad = (grad[:, :, ph:ph + height, pw:pw + width] if shift
+            else grad[:, :, :height, :width])
+    return grad if x.dim() == 4 else grad[0]
+
+
+def _pool_case(name: str, x: torch.Tensor, kernel_size, grad_output: torch.Tensor,
+               **kwargs) -> _GradCase:
+    """A max_pool2d_backward case; the mistakes are computed with ``_routed``."""
+    stride, padding = kwargs.get("stride"), kwargs.get("padding", 0)
+    expected = _autograd(lambda x: F.max_pool2d(x, kernel_size, stride, padding), [x],
+                         grad_output)
+
+    def routed(**mistake):
+        return _routed(x, kernel_size, grad_output, stride, padding, **mistake)
+
+    mistakes = [
+        ("each window's gradient goes to its largest pixel only; did you send it to every "
+         "pixel of the window?", routed(winners="every")),
+        ("this is average pooling's gradient (spread evenly); max pooling sends each window's "
+         "gradient to its largest pixel only",
+         _autograd(lambda x: F.avg_pool2d(x, kernel_size, stride, padding), [x],
+                   grad_output)[0]),
+        ("on a tie, PyTorch gives the whole gradient to the first maximum in reading order "
+         "(row by row), not to every maximum", routed(winners="all")),
+        ("on a tie, PyTorch gives the gradient to the first maximum in reading order (row by "
+         "row), not the last", routed(winners="last")),
+        ("a pixel can be the maximum of several overlapping windows: add (+=) their "
+         "gradients, do not overwrite", routed(add=False)),
+    ]
+    kh, kw = _pair(kernel_size)
+    if stride is not None and _pair(stride) != (kh, kw):
+        mistakes.append((f"did you ignore the stride when placing the gradient? window (i, j) "
+                         f"starts at (i * stride, j * stride), stride={stride!r}",
+                         routed(step=kernel_size)))
+    if stride is None:
+        mistakes.append(("when no stride is given, it equals the kernel size: window (i, j) "
+                         "starts at (i * kernel_size, j * kernel_size)", routed(step=1)))
+    if padding != 0:
+        mistakes.append(("window (i, j) starts at (i * stride - padding, j * stride - padding) "
+                         "in the input: subtract the padding (or drop the padded rows and "
+                         "columns at the end)", routed(shift=False)))
+    if x.dim() == 3:
+        mistakes.append(("for one (C, H, W) image, return grad_x of shape (C, H, W), without a "
+                         "batch axis", expected[0].unsqueeze(0)))
+    return _GradCase(name, (x, kernel_size, grad_output), ("x", "kernel_size", "grad_output"),
+                     kwargs, expected, ("grad_x",),
+                     [("grad_x", hint, wrong) for hint, wrong in mistakes])
+
+
+def check_max_pool2d_backward(fn: Callable, *,
+                              time_limit: float | None = TIME_LIMIT) -> CheckReport:
+    """Check ``fn(x, kernel_size, grad_output, stride=None, padding=0) -> grad_x`` against
+    autograd's gradient of ``F.max_pool2d`` on 8 cases, each stopped after ``time_limit`` seconds
+    (None: no limit)."""
+    g = torch.Generator().manual_seed(3)
+    cases = [
+        _pool_case("2x2 windows on a 4x4 matrix, no ties", torch.randperm(16, generator=g)
+                   .float().reshape(1, 1, 4, 4), 2, _numbers(g, 1, 1, 2, 2, low=1)),
+        _pool_case("a batch of 2 images with 3 channels", _numbers(g, 2, 3, 4, 6, low=-9,
+                                                                  high=10), 2,
+                   _numbers(g, 2, 3, 2, 3, low=1)),
+        _pool_case("ties: several pixels hold a window's maximum",
+                   torch.tensor([[[[1.0, 5.0, 2.0, 2.0], [5.0, 0.0, 2.0, 2.0],
+                                   [7.0, 7.0, 0.0, 3.0], [7.0, 7.0, 3.0, 0.0]]]]), 2,
+                   torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]])),
+        _pool_case("overlapping windows: 3x3, stride 1", _numbers(g, 1, 1, 5, 5), 3,
+                   _numbers(g, 1, 1, 3, 3, low=1), stride=1),
+        _pool_case("3x3 windows, stride 2", _numbers(g, 1, 1, 7, 7, low=-20, high=20), 3,
+                   _numbers(g, 1, 1, 3, 3, low=1), stride=2),
+        _pool_case("padding 1 on negative numbers", _numbers(g, 1, 2, 5, 5, low=-30, high=0), 3,
+                   _numbers(g, 1, 2, 3, 3, low=1), stride=2, padding=1),
+        _pool_case("non-square windows, stride and padding as (height, width) pairs",
+                   _numbers(g, 1, 1, 5, 8, low=-30, high=30), (2, 3),
+                   _numbers(g, 1, 1, 6, 4, low=1), stride=(1, 2), padding=(1, 1)),
+        _pool_case("one image without a batch axis: (C, H, W)",
+                   _numbers(g, 3, 4, 4, low=-20, high=20), 2, _numbers(g, 3, 2, 2, low=1)),
+    ]
+    return _check("check_max_pool2d_backward", fn, cases, time_limit)
