@@ -39,8 +39,10 @@ def im2col_parts(image: torch.Tensor, kernel: torch.Tensor) -> dict[str, torch.T
             "output": outputs.reshape(out_h, out_w)}
 
 
-def _outline(axes: Axes, row: float, column: float, height: float, width: float, colour,
-             inset: float = 0.0) -> None:
+def _outline(axes: Axes, row: float, column: float, height: float, width: float,
+             colour: tuple[float, ...] | str, inset: float = 0.0) -> None:
+    """Draw a ``height`` x ``width`` frame of cells from cell (row, column) on ``axes``, ``inset``
+    cells inside their border (so that frames on the same cells stay apart)."""
     axes.add_patch(Rectangle((column - 0.5 + inset, row - 0.5 + inset), width - 2 * inset,
                              height - 2 * inset, fill=False, edgecolor=colour, linewidth=2.5,
                              clip_on=False))

@@ -58,6 +58,7 @@ def test_right_answers_pass_every_case(fn):
     assert report.passed, str(report)
     assert len(report) == len(CASES) == 13
     assert "13 of 13 cases passed" in str(report)
+    assert str(report).endswith("the sizes F.conv2d gives. Well done!")
 
 
 def test_cases_cover_what_the_exercise_promises():

@@ -174,4 +174,6 @@ def check_conv_output_size(fn: Callable, *,
     cases, each stopped after ``time_limit`` seconds (None: no limit)."""
     _check("check_conv_output_size", fn, [], time_limit)  # every checker's checks of its arguments
     return CheckReport("check_conv_output_size",
-                       tuple(_judge(fn, case, time_limit) for case in CASES))
+                       tuple(_judge(fn, case, time_limit) for case in CASES),
+                       verdict="All cases agree with the output-size formula, and so with the "
+                               "sizes F.conv2d gives. Well done!")
