@@ -84,7 +84,7 @@ def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim
                 history: History | None = None, total: int | None = None,
                 memory_format: torch.memory_format = torch.contiguous_format,
                 scheduler: Scheduler | None = None, augment: Augment | None = None) -> float:
-    """One pass over the training batches, the blog post's loop; returns the mean loss.
+    """One pass over the training batches, the blog post's loop; returns the mean loss per example.
 
     Every ``log_interval`` batches the mean loss of those batches goes into ``history`` and, in
     the blog post's format ``[epoch, batch] loss: x.xxx``, to ``log``. Optional: ``augment`` changes
@@ -95,7 +95,8 @@ def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim
     criterion = nn.CrossEntropyLoss()
     model.train()
     running = torch.zeros((), device=device)  # summed on the device: no GPU sync every batch
-    epoch_total, seen = 0.0, 0
+    epoch_total = torch.zeros((), device=device)  # loss times batch size: a smaller last batch
+    examples = 0                                  # counts for what it holds
     progress = tqdm(train_batches, total=total, desc=f"epoch {epoch}", leave=False,
                     disable=not show_progress())
     for batch_index, (images, labels) in enumerate(progress, start=1):
@@ -110,10 +111,10 @@ def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim
         if scheduler is not None:
             scheduler.step()
         running += loss.detach()
-        seen += 1
+        epoch_total += loss.detach() * len(labels)
+        examples += len(labels)
         if batch_index % log_interval == 0:
             mean_loss = running.item() / log_interval
-            epoch_total += running.item()
             running.zero_()
             progress.set_postfix(loss=f"{mean_loss:.3f}")
             if history is not None:
@@ -121,8 +122,7 @@ def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim
                 history.loss.append(mean_loss)
             if log is not None:
                 log(f"[{epoch}, {batch_index:5d}] loss: {mean_loss:.3f}")
-    epoch_total += running.item()
-    return epoch_total / max(seen, 1)
+    return epoch_total.item() / max(examples, 1)
 
 
 @torch.no_grad()

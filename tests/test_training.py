@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mnist_tutorial.data import TensorSplit
+from mnist_tutorial.exercises import check_train_epoch
 from mnist_tutorial.models import BlogNet
 from mnist_tutorial.training import (
     CheckpointError,
@@ -288,3 +289,9 @@ def test_a_save_killed_mid_write_is_cleaned_up_by_the_next_one(tmp_path):
     save_checkpoint(path, model, optimizer, epoch=1, history=History())
     assert [p.name for p in tmp_path.iterdir()] == ["net.pt"]
     assert load_checkpoint(path, make_model_and_optimizer()[0])["epoch"] == 1
+
+
+def test_train_epoch_passes_the_notebook_05_checker():
+    """The package's loop is a right answer to the exercise: mean loss per example, weights."""
+    report = check_train_epoch(train_epoch)
+    assert report.passed, str(report)
