@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import math
+import operator
 import os
 import shutil
 import tempfile
@@ -360,18 +361,32 @@ class TensorSplit:
         return TensorSplit(images, self.labels.to(device))
 
 
+def _integer(value: object, wanted: str, example: str) -> int:
+    """``value`` as an int (Python, NumPy or one-element torch integers); else a ValueError."""
+    as_int = None
+    if not (isinstance(value, bool) or getattr(value, "dtype", None) == torch.bool):
+        with contextlib.suppress(TypeError):
+            as_int = operator.index(value)
+    if as_int is None:
+        raise ValueError(f"{wanted}, got {value!r} (a {type(value).__name__}): pass an integer, "
+                         f"e.g. {example}")
+    return as_int
+
+
 def train_validation_split(split: TensorSplit, validation_size: int,
                            seed: int) -> tuple[TensorSplit, TensorSplit]:
     """``(train, validation)``: ``validation_size`` examples drawn at random (the same ones for the
     same ``seed``) for validation, the rest for training; each part keeps the data set's order."""
     n = len(split)
-    if isinstance(validation_size, bool) or not isinstance(validation_size, int) \
-            or not 0 < validation_size < n:
-        raise ValueError(f"validation_size must be a whole number from 1 to {n - 1} (the split "
-                         f"has {n:,} examples), got {validation_size!r}")
+    wanted = (f"validation_size must be a whole number from 1 to {n - 1} (the split has {n:,} "
+              f"examples)")
+    size = _integer(validation_size, wanted, "round(0.2 * len(split)) for a fifth")
+    seed = _integer(seed, "seed must be a whole number", "0")
+    if not 0 < size < n:
+        raise ValueError(f"{wanted}, got {size}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     parts = []
-    for index in (order[validation_size:], order[:validation_size]):
+    for index in (order[size:], order[:size]):
         index = index.sort().values.to(split.labels.device)
         parts.append(TensorSplit(split.images[index], split.labels[index]))
     return parts[0], parts[1]

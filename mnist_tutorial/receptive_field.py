@@ -26,6 +26,11 @@ BLOG_NET_LAYERS: tuple[Layer, ...] = ((5, 1), (2, 2), (5, 1), (2, 2))
 
 def _checked(layers: Sequence[Layer]) -> list[Layer]:
     """The layers as a list of int pairs; a clear ValueError for anything else."""
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise ValueError(f"layers is {layers!r}: give a list of (kernel_size, stride) pairs from "
+                         f"the input to the output, e.g. [(5, 1), (2, 2)]") from None
     checked = []
     for position, layer in enumerate(layers):
         try:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from mnist_tutorial.exercises import check_receptive_field
+from mnist_tutorial.exercises.receptive import CASES
 from mnist_tutorial.receptive_field import receptive_field
 
 
@@ -56,7 +57,7 @@ def numpy_style(layers):
 def test_right_answers_pass(fn):
     report = check_receptive_field(fn)
     assert report.passed, str(report)
-    assert "9 of 9 cases passed" in str(report)
+    assert f"{len(CASES)} of {len(CASES)} cases passed" in str(report)
     assert str(report).endswith("All cases agree with the receptive fields autograd measures. "
                                 "Well done!")
 
@@ -106,6 +107,13 @@ def returns_the_jump(layers):
     return math.prod(s for k, s in layers)
 
 
+def product_of_kernels(layers):
+    r = 1
+    for k, _ in layers:
+        r *= k
+    return r
+
+
 @pytest.mark.parametrize("fn, case, hint", [
     (sum_of_kernels, "two 3x3 convolutions", "did you add up the kernel sizes?"),
     (forgot_the_plus_one, "no layers: one value is one pixel", "off by one: a single value sees "
@@ -119,6 +127,8 @@ def returns_the_jump(layers):
     (backward_in_forward_order, "the blog post's network: conv 5, pool 2, conv 5, pool 2",
      "did you go through the layers in the wrong order?"),
     (returns_the_jump, "one 5x5 convolution", "this is the jump (the product of the strides)"),
+    (product_of_kernels, "two 3x3 convolutions", "expected 5, got 9\nHint: did you multiply the "
+                                                 "kernel sizes? Each layer adds to the field"),
 ])
 def test_mistakes_fail_with_their_hint(fn, case, hint):
     report = check_receptive_field(fn)

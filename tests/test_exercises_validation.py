@@ -14,6 +14,7 @@ SAME_SEED = "the same seed twice gives the same split"
 TWO_SEEDS = "two seeds give two different splits"
 SIZES = "20 of 100 examples: sizes, no overlap, nothing lost"
 ODD_SIZE = "1,005 for validation: not a multiple of the 10 classes"
+MNIST_SIZES = "MNIST's sizes: 60,000 -> 50,000 training + 10,000 validation"
 
 
 def hints(report) -> dict[str, str]:
@@ -67,6 +68,22 @@ def test_right_answers_pass(fn):
 
 def first_n(split, validation_size, seed):
     return take(split, slice(validation_size, None)), take(split, slice(0, validation_size))
+
+
+def last_n(split, validation_size, seed):
+    cut = len(split) - validation_size
+    return take(split, slice(0, cut)), take(split, slice(cut, None))
+
+
+def loses_one(split, validation_size, seed):
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    return take(split, order[validation_size + 1:]), take(split, order[:validation_size])
+
+
+def a_fifth_whatever_the_size(split, validation_size, seed):
+    order = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))
+    cut = len(split) // 5
+    return take(split, order[cut:]), take(split, order[:cut])
 
 
 def two_permutations(split, validation_size, seed):
@@ -125,12 +142,24 @@ def tensors_instead_of_splits(split, validation_size, seed):
 @pytest.mark.parametrize("fn, case, hint", [
     (first_n, SORTED_CASE, "your validation part is the first 1,000 examples: without "
                            "shuffling"),
-    (first_n, TWO_SEEDS, "your validation part is the first 1,000 examples"),
+    (first_n, TWO_SEEDS, "your validation part is the first 1,000 examples: without shuffling "
+                         "it inherits the data's order (sorted data: only the first classes). "
+                         "Make the random order from the seed argument"),
+    (last_n, SORTED_CASE, "your validation part is the last 1,000 examples: without "
+                          "shuffling"),
+    (loses_one, SIZES, "expected 80 training and 20 validation examples, got 79 and 20\n"
+                       "Hint: the two parts together must hold all 100 examples, each once"),
+    (a_fifth_whatever_the_size, MNIST_SIZES, "expected 50,000 training and 10,000 validation "
+                                             "examples, got 48,000 and 12,000\nHint: the "
+                                             "validation part has validation_size examples"),
     (two_permutations, SIZES, "examples are in both parts (and as many in neither)"),
     (ignores_the_seed, SAME_SEED, "without a generator, torch.randperm uses PyTorch's global "
-                                  "random numbers"),
-    (fixed_seed, TWO_SEEDS, "seeds 1 and 2 gave the same validation part\nHint: use the seed "
-                            "argument"),
+                                  "random numbers, which move on after every call. Make the "
+                                  "random order from the seed: order = torch.randperm(n, "
+                                  "generator=torch.Generator().manual_seed(seed))"),
+    (fixed_seed, TWO_SEEDS, "seeds 1 and 2 gave the same validation part\nHint: Make the random "
+                            "order from the seed argument, so that another seed gives another "
+                            "order, e.g. order = torch.randperm(n, "),
     (swapped, SIZES, "expected 80 training and 20 validation examples, got 20 and 80\n"
                      "Hint: did you return (validation, train)?"),
     (rounded_per_class, ODD_SIZE, "if you take a share of every class, the per-class counts "
@@ -197,3 +226,43 @@ def test_mnist_class_counts_are_the_real_ones(mnist_root):
 
     labels = load_split("mnist", train=True, root=mnist_root, quick=False).labels
     assert tuple(torch.bincount(labels).tolist()) == MNIST_TRAIN_COUNTS
+
+
+@pytest.mark.parametrize("size, seed", [(np.int64(10), np.int32(3)), (torch.tensor(10),
+                                                                      torch.tensor(3))])
+def test_train_validation_split_accepts_numpy_and_torch_integers(size, seed):
+    split = TensorSplit(torch.arange(50.0).view(50, 1, 1, 1), torch.arange(50) % 5)
+    expected = train_validation_split(split, 10, 3)
+    for got, wanted in zip(train_validation_split(split, size, seed), expected):
+        assert torch.equal(got.images, wanted.images) and torch.equal(got.labels, wanted.labels)
+
+
+SIZE_RULE = "validation_size must be a whole number from 1 to 49 (the split has 50 examples), "
+
+
+@pytest.mark.parametrize("size, shown", [
+    (True, "True (a bool)"), (torch.tensor(True), "tensor(True) (a Tensor)"),
+    (2.5, "2.5 (a float)"), (np.float64(10.0), "np.float64(10.0) (a float64)"),
+    ("10", "'10' (a str)"),
+])
+def test_train_validation_split_refuses_non_integers_and_says_why(size, shown):
+    split = TensorSplit(torch.zeros(50, 1, 1, 1), torch.zeros(50, dtype=torch.long))
+    with pytest.raises(ValueError) as raised:
+        train_validation_split(split, size, seed=0)
+    assert str(raised.value) == (f"{SIZE_RULE}got {shown}: pass an integer, e.g. "
+                                 f"round(0.2 * len(split)) for a fifth")
+
+
+@pytest.mark.parametrize("size, shown", [(np.int64(50), "50"), (torch.tensor(0), "0")])
+def test_numpy_and_torch_integers_out_of_range_are_shown_as_numbers(size, shown):
+    split = TensorSplit(torch.zeros(50, 1, 1, 1), torch.zeros(50, dtype=torch.long))
+    with pytest.raises(ValueError) as raised:
+        train_validation_split(split, size, seed=0)
+    assert str(raised.value) == f"{SIZE_RULE}got {shown}"
+
+
+def test_train_validation_split_refuses_a_fractional_seed():
+    split = TensorSplit(torch.zeros(50, 1, 1, 1), torch.zeros(50, dtype=torch.long))
+    with pytest.raises(ValueError, match="seed must be a whole number, got 1.5 \\(a float\\): "
+                                         "pass an integer, e.g. 0"):
+        train_validation_split(split, 10, seed=1.5)

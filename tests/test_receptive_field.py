@@ -60,6 +60,14 @@ def test_bad_layers_are_refused_with_the_fix(layers, message):
         receptive_field(layers)
 
 
+@pytest.mark.parametrize("layers", [16, None])
+def test_a_stack_that_is_not_a_list_is_refused_with_the_fix(layers):
+    with pytest.raises(ValueError, match=f"layers is {layers}: give a list of \\(kernel_size, "
+                                         f"stride\\) pairs from the input to the output, e.g. "
+                                         f"\\[\\(5, 1\\), \\(2, 2\\)\\]"):
+        receptive_field(layers)
+
+
 def test_bad_index_is_refused():
     with pytest.raises(ValueError, match="index must be a whole number >= 0"):
         input_window(BLOG_NET_LAYERS, -1)

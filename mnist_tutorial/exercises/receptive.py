@@ -105,7 +105,7 @@ def _judge(name: str, layers: tuple[Layer, ...], answer: object) -> CaseResult:
 
 def check_receptive_field(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> CheckReport:
     """Check ``fn(layers) -> int`` (``layers``: ``(kernel_size, stride)`` pairs from the input to
-    the output) on 9 stacks against autograd's measurement, each case stopped after
+    the output) on the stacks in ``CASES`` against autograd's measurement, each case stopped after
     ``time_limit`` seconds (None: no limit)."""
     _check("check_receptive_field", fn, [], time_limit)  # fn and time_limit are usable
     results = [_guarded(name, f"fn({list(layers)!r})",

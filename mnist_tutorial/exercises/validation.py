@@ -18,8 +18,7 @@ MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949
 SPREAD = 6  # a class's validation count may be this many standard deviations off its share
 VERDICT = ("All cases passed: right sizes, no overlap, nothing lost, reproducible, balanced. "
            "Well done!")
-RANDPERM_HINT = ("make the random order from the seed: order = torch.randperm(n, "
-                 "generator=torch.Generator().manual_seed(seed))")
+RANDPERM_CODE = "order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))"
 
 
 class _Wrong(Exception):
@@ -163,11 +162,13 @@ def _twice(split: Callable[[], TensorSplit], validation_size: int, seeds: tuple[
         if same and not equal:
             return False, (f"seed {seeds[0]} twice gave two different validation parts\nHint: "
                            f"without a generator, torch.randperm uses PyTorch's global random "
-                           f"numbers, which move on after every call; {RANDPERM_HINT}")
+                           f"numbers, which move on after every call. Make the random order "
+                           f"from the seed: {RANDPERM_CODE}")
         if not same and equal:
             return False, (f"seeds {seeds[0]} and {seeds[1]} gave the same validation part\n"
-                           f"Hint: {_first_or_last(first, len(data))}use the seed argument: "
-                           f"{RANDPERM_HINT}")
+                           f"Hint: {_first_or_last(first, len(data))}Make the random order "
+                           f"from the seed argument, so that another seed gives another order, "
+                           f"e.g. {RANDPERM_CODE}")
         return True, "the same seed, the same split" if same else "two seeds, two splits"
     return call, judge
 
