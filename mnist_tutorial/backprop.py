@@ -27,6 +27,9 @@ def _pooling(model: BlogNet) -> tuple[Callable, Callable]:
     if not isinstance(model, BlogNet):
         raise TypeError(f"the hand-written backward pass is written for BlogNet, got "
                         f"{type(model).__name__}")
+    if model.order != "pool_relu":
+        raise ValueError(f"the hand-written backward pass follows the blog post's order (conv, "
+                         f"pool, ReLU), got BlogNet(order={model.order!r}): use BlogNet()")
     return POOLS[type(model.pooling)]
 
 
