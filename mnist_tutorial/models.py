@@ -72,7 +72,7 @@ class MLP(nn.Module):
 
     def __init__(self, hidden: int = 27) -> None:
         super().__init__()
-        if not isinstance(hidden, int) or hidden < 1:
+        if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
             raise ValueError(f"hidden must be a positive whole number of units, got {hidden!r}")
         self.fc1 = nn.Linear(28 * 28, hidden)
         self.fc2 = nn.Linear(hidden, 10)
@@ -89,8 +89,8 @@ class ImprovedNet(nn.Module):
     Same plan as ``BlogNet``: two rounds of 5x5 convolution -> 2x2 max-pool -> ReLU, then two
     fully connected layers. The knobs:
 
-    - ``channels``: feature maps of the two convolutions (seed: 10, 20; default: 32, 64);
-    - ``hidden``: width of the first fully connected layer (seed: 50; default: 128);
+    - ``channels``: feature maps of the two convolutions (blog post: 10, 20; default: 32, 64);
+    - ``hidden``: width of the first fully connected layer (blog post: 50; default: 128);
     - ``batch_norm``: a ``BatchNorm`` after each pooling and after ``fc1`` (each then has no bias,
       which BatchNorm's own shift replaces);
     - ``dropout``: probability of zeroing each input of ``fc1`` and of ``fc2`` during training.

@@ -261,7 +261,7 @@ def test_broken_classes_are_reported_not_raised():
         return [1, 2]
 
     assert "gave an object of type list" in hints(check_net(not_a_module))[BUILD]
-    with pytest.raises(ValueError, match="pass your function itself"):
+    with pytest.raises(ValueError, match=r"pass your class itself \(e.g. check_net\(Net\)\)"):
         check_net(42)
 
 
@@ -288,3 +288,48 @@ def test_fast_and_leaves_the_random_state_alone():
     torch.set_num_threads(2)
     check_net(BlogNet)  # the cases run on one thread, and the setting is put back
     assert torch.get_num_threads() == 2
+
+
+def test_hand_written_softmax_is_named():
+    """The named mistakes are looked for on the in-order copy of the weights, not on the last
+    swapped one (conv1's and fc2's biases have the same shape)."""
+    class HandSoftmax(BlogPostNet):
+        def forward(self, x):
+            e = super().forward(x).exp()
+            return e / e.sum(1, keepdim=True)
+
+    message = hints(check_net(HandSoftmax))[SAME]
+    assert f"Hint: {HINT_SOFTMAX}" in message
+    assert "compare with the plan" not in message
+
+
+def test_padding_is_named_when_the_kernel_is_right():
+    class PaddedNet(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 10, kernel_size=5, padding=2)
+            self.fc1 = nn.Linear(500, 50)
+
+    message = hints(check_net(PaddedNet))[STAGES]
+    assert "conv1: 28 pixels in, 28 out" in message
+    assert "leave padding=0 and stride=1" in message
+
+
+def test_stage_table_pairs_stages_by_name_when_one_is_missing():
+    class OnePooling(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(20 * 10 * 10, 50)
+
+        def forward(self, x):
+            x = self.ReLU(self.conv1(x))
+            x = self.ReLU(self.pooling(self.conv2(x)))
+            return self.fc2(self.ReLU(self.fc1(x.flatten(1))))
+
+    message = hints(check_net(OnePooling))[STAGES]
+    rows = {line.split()[0] + (" " + line.split()[1] if line.startswith("pooling") else ""): line
+            for line in message.splitlines()[1:] if not line.startswith("Hint")}
+    assert "(5, 10, 24, 24)" in rows["conv1"] and rows["conv1"].count("(5, 10, 24, 24)") == 2
+    assert "(5, 20, 20, 20)" in rows["conv2"] and "(5, 20, 8, 8)" in rows["conv2"]
+    assert "(5, 20, 10, 10)" in rows["pooling 1"]  # your only pooling is the first one
+    assert "Hint: pooling 1:" in message or "Hint: conv2:" in message

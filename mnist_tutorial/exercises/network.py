@@ -35,8 +35,9 @@ EXPECTED_STAGES = (("conv1", (BATCH, 10, 24, 24),
                    ("flatten", (BATCH, 320), "x.flatten(1): 20 x 4 x 4 = 320 numbers per image"),
                    ("fc1", (BATCH, 50), "nn.Linear(320, 50)"),
                    ("fc2", (BATCH, 10), "nn.Linear(50, 10)"))
-HINT_SOFTMAX = ("a softmax after the last layer? Return fc2's raw scores: CrossEntropyLoss "
-                "applies log-softmax itself (notebook 04)")
+HINT_SOFTMAX = ("a softmax after the last layer? Return fc2's raw scores: the loss used for "
+                "training, CrossEntropyLoss, applies the softmax itself (notebook 04, 'Why the "
+                "last layer has no activation')")
 HINT_LAST_RELU = ("a ReLU after the last layer? Return fc2's raw scores: they must be able to "
                   "be negative, and a clipped score gets no gradient (notebook 04)")
 HINT_AVERAGE = ("average pooling? The blog post uses max pooling: nn.MaxPool2d(2) or "
@@ -110,6 +111,25 @@ def _stages(ops: list[_Op]) -> list[tuple[str, tuple[int, ...] | None]]:
     return stages
 
 
+def _padding_hint(stage: str, ops: list[_Op], got: tuple[int, ...] | None,
+                  kernels: list[tuple[int, ...]]) -> str:
+    """For a convolution with 5x5 kernels whose output size is wrong: name padding or stride
+    ("" otherwise)."""
+    if not stage.startswith("conv") or got is None or len(got) != 4:
+        return ""
+    convs = [op for op in ops if _kind(op.name) == "conv"]
+    index = int(stage[4:]) - 1
+    if (index >= len(convs) or index >= len(kernels) or kernels[index][2:] != (5, 5)
+            or convs[index].input_shape is None):
+        return ""
+    size = convs[index].input_shape[-1]
+    if got[-1] == size - 4:
+        return ""
+    return (f"{size} pixels in, {got[-1]} out; with kernel_size=5 and no padding it is "
+            f"{size} - 5 + 1 = {size - 4}: leave padding=0 and stride=1 (the defaults; padding=2 "
+            f"keeps the size, stride=2 halves it)")
+
+
 def _flatten_text(ops: list[_Op]) -> str:
     """What ``x.flatten(1).shape`` is just before the first linear layer, in words ("" when the
     forward pass never got that far)."""
@@ -154,17 +174,20 @@ def _relu_problems(ops: list[_Op]) -> list[str]:
     return hints
 
 
-def _variant(reference: BlogNet, x: torch.Tensor, pooling: Callable = F.max_pool2d,
-             relu_first: bool = False, skip_relu: int | None = None,
-             ending: Callable | None = None) -> torch.Tensor:
-    """The blog post's network with one mistake built in, on the reference's weights."""
+def _without_relu(reference: BlogNet, x: torch.Tensor, skip: int) -> torch.Tensor:
+    """The blog post's network on the reference's weights with its ``skip``-th ReLU left out."""
     relus = [F.relu, F.relu, F.relu]
-    if skip_relu is not None:
-        relus[skip_relu] = torch.clone
+    relus[skip] = torch.clone
     for conv, relu in zip((reference.conv1, reference.conv2), relus):
-        x = pooling(relu(conv(x)), 2) if relu_first else relu(pooling(conv(x), 2))
-    x = reference.fc2(relus[2](reference.fc1(x.flatten(1))))
-    return ending(x) if ending is not None else x
+        x = relu(F.max_pool2d(conv(x), 2))
+    return reference.fc2(relus[2](reference.fc1(x.flatten(1))))
+
+
+def _with_options(reference: BlogNet, x: torch.Tensor, **options: str) -> torch.Tensor:
+    """``BlogNet(**options)`` (another pooling or order) on the reference's weights."""
+    network = BlogNet(**options).eval()
+    network.load_state_dict(reference.state_dict())
+    return network(x)
 
 
 def _mistakes(reference: BlogNet, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
@@ -172,9 +195,9 @@ def _mistakes(reference: BlogNet, x: torch.Tensor) -> list[tuple[str, torch.Tens
     scores = reference(x)
     return [(HINT_SOFTMAX, scores.softmax(1)), (HINT_SOFTMAX, scores.log_softmax(1)),
             (HINT_LAST_RELU, scores.relu()),
-            (HINT_AVERAGE, _variant(reference, x, F.avg_pool2d)),
-            (HINT_AVERAGE, _variant(reference, x, F.avg_pool2d, relu_first=True)),
-            *((HINT_MISSING_RELU.format(place), _variant(reference, x, skip_relu=i))
+            (HINT_AVERAGE, _with_options(reference, x, pooling="avg")),
+            (HINT_AVERAGE, _with_options(reference, x, pooling="avg", order="relu_pool")),
+            *((HINT_MISSING_RELU.format(place), _without_relu(reference, x, i))
               for i, place in enumerate(RELU_PLACES))]
 
 
@@ -302,15 +325,22 @@ class _Checker:
     def stage_shapes(self) -> CaseResult:
         _, trace, error = self.forward()
         stages = _stages(trace.ops)
+        yours = dict(stages)
+        expected_names = [name for name, _, _ in EXPECTED_STAGES]
         rows = [f"{'stage':<11} {'yours':<18} the blog post's"]
+        kernels = [tuple(p.shape) for p in self.net.parameters() if p.dim() == 4]
         first_wrong = None
-        for i in range(max(len(stages), len(EXPECTED_STAGES))):
-            name, got = stages[i] if i < len(stages) else ("-", None)
-            want_name, want, how = EXPECTED_STAGES[i] if i < len(EXPECTED_STAGES) else ("-", None,
-                                                                                       "")
-            if (name, got) != (want_name, want) and first_wrong is None:
-                first_wrong = (want_name, how)
-            rows.append(f"{name:<11} {str(got or '-'):<18} {want or '-'}")
+        for want_name, want, how in EXPECTED_STAGES:  # paired by name, not by position
+            got = yours.get(want_name)
+            if got != want and first_wrong is None:
+                first_wrong = (want_name, _padding_hint(want_name, trace.ops, got, kernels)
+                                         or how)
+            rows.append(f"{want_name:<11} {str(got or '-'):<18} {want}")
+        for name, got in stages:
+            if name not in expected_names:
+                rows.append(f"{name:<11} {str(got or '-'):<18} - (not in the blog post)")
+                if first_wrong is None:
+                    first_wrong = (name, f"the blog post has no {name}; the plan: {PLAN}")
         table = "\n".join(rows)
         if first_wrong is None and error is None:
             return CaseResult(STAGES, True, "\n".join(f"{n}: {s}" for n, s in stages))
@@ -324,7 +354,7 @@ class _Checker:
         if sorted(tuple(p.shape) for p in mine) != sorted(tuple(p.shape) for p in theirs):
             return CaseResult(SAME, False, "skipped: the parameters' shapes differ from the blog "
                                            "post's (see the parameters case)")
-        out = None
+        first = None  # the output and trace with the weights copied in order
         for assignment in _assignments(mine, theirs):
             with torch.no_grad():
                 for target, source in assignment:
@@ -337,6 +367,8 @@ class _Checker:
             if torch.allclose(out.float(), self.expected, rtol=TOLERANCE, atol=TOLERANCE):
                 return CaseResult(SAME, True, "identical outputs (max abs difference "
                                               f"{(out - self.expected).abs().max().item():.2g})")
+            first = first or (out, trace)
+        out, trace = first  # the mistakes are looked for on the in-order copy
         difference = (out.float() - self.expected).abs().max().item()
         with torch.no_grad():
             hints = [hint for hint, wrong in _mistakes(self.reference, self.x)
@@ -375,6 +407,8 @@ def check_net(net_class: type, *, time_limit: float | None = TIME_LIMIT) -> Chec
     right shape after every stage, and computes the same function when BlogNet's weights are
     copied into it (matched by order and shape). Each case is stopped after ``time_limit``
     seconds (None: no limit)."""
+    if not callable(net_class):
+        raise ValueError(f"pass your class itself (e.g. check_net(Net)), got {net_class!r}")
     _check("check_net", net_class, [], time_limit)
     checker = _Checker(net_class, time_limit)
     cases = ((BUILD, "Net()", checker.build), (PARAMETERS, "net.parameters()", checker.parameters),

@@ -34,8 +34,9 @@ HINT_TRAIN_MODE = ("the model stayed in evaluation mode: call model.train() at t
                    "dropout (and batch norm) behave as in training")
 HINT_EVAL_MODE = ("the model stayed in training mode: call model.eval() at the start, so that "
                   "dropout is switched off while testing")
-HINT_BATCH_MEANS = ("the mean of the batch means? The last batch is smaller, so it must count "
-                    "less: add loss.item() * len(labels) and divide by the number of examples")
+HINT_BATCH_MEANS = ("the mean of the batch means? A batch's loss is already the mean over its n "
+                    "images, and the last batch is smaller, so it must count less: add up "
+                    "loss.item() * len(labels) and divide by the number of examples")
 HINT_BATCH_ACCURACIES = ("the mean of the batches' accuracies? The last batch is smaller, so it "
                          "must count less: add up the correct answers and divide by the number of "
                          "examples")
