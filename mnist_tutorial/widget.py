@@ -1,8 +1,9 @@
 """The shared layer of the course's interactive widgets: one API, one way to show a figure.
 
-Six classes build on :class:`InteractiveFigure`: ``SlidingWindowStepper`` and ``KernelPlayground``
-(notebook 01), ``PaddingStrideExplorer`` (02), ``PoolingExplorer`` (03), ``FeatureExplorer`` and
-``DigitPad`` (06). They all answer to the same names:
+Seven classes build on :class:`InteractiveFigure`: ``SlidingWindowStepper`` and
+``KernelPlayground`` (notebook 01), ``PaddingStrideExplorer`` (02), ``PoolingExplorer`` (03),
+``GradientExplorer`` (06), ``FeatureExplorer`` and ``DigitPad`` (07). They all answer to the same
+names:
 
 ``set(**settings)``
     Change any of the widget's settings at once, e.g. ``explorer.set(size=3, stride=2)``. Every
