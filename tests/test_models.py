@@ -81,6 +81,6 @@ def test_mlp_size_and_function():
                         net.fc2.weight, net.fc2.bias)
     torch.testing.assert_close(net(x), expected)
     assert count_parameters(MLP(hidden=100)) == 784 * 100 + 100 + 100 * 10 + 10
-    for hidden in (0, 2.5):
+    for hidden in (0, 2.5, True):
         with pytest.raises(ValueError, match="hidden must be a positive whole number"):
             MLP(hidden=hidden)
