@@ -105,6 +105,9 @@ def input_gradient(model: BlogNet, image: torch.Tensor, target: str = "conv2", c
     ``channel``, by the hand-written backward pass; and that number's value."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+    if target == "conv2" and (not isinstance(cell, (tuple, list)) or len(cell) != 2):
+        raise ValueError(f"cell must be a pair (row, column) of conv2's 8x8 output, e.g. (3, 5), "
+                         f"got {cell!r}")
     images = torch.as_tensor(image, dtype=model.conv1.weight.dtype).reshape(1, 1, 28, 28)
     with torch.no_grad():
         scores, saved = forward(model, images)

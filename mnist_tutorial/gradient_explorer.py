@@ -4,13 +4,15 @@ class score with respect to the input image, computed by the hand-written backwa
 
 A conv2 output sees a 14x14 square of the input, its *receptive field*: conv1's 5x5 windows, the
 2x2 pooling and conv2's 5x5 windows over the pooled map, ``5 + 1 + 4 * 2 = 14`` pixels a side.
-Outside that square its gradient is exactly zero. A class score depends on every pixel.
+Outside that square its gradient is exactly zero. A class score depends on almost every
+pixel.
 """
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -18,20 +20,27 @@ from mnist_tutorial.augmentation import background
 from mnist_tutorial.backprop import TARGETS, input_gradient
 from mnist_tutorial.data import NORMALIZATION
 from mnist_tutorial.models import BlogNet
+from mnist_tutorial.receptive_field import (
+    BLOG_NET_LAYERS,
+    input_jump,
+    input_window,
+    receptive_field,
+)
 from mnist_tutorial.widget import InteractiveFigure, as_image_tensor, is_integer, setting
 
-FIELD = 14  # receptive field of a conv2 output in input pixels
-JUMP = 2  # input pixels between neighbouring conv2 outputs (the first pooling's stride)
+CONV2_LAYERS = BLOG_NET_LAYERS[:3]  # conv1, the first pooling, conv2
+FIELD = receptive_field(CONV2_LAYERS)  # 14: the receptive field of a conv2 output, in pixels
+JUMP = input_jump(CONV2_LAYERS)  # 2: input pixels between neighbouring conv2 outputs
 CONV2 = (20, 8, 8)  # channels, rows and columns of conv2's output for one 28x28 digit
 MEAN, STD = NORMALIZATION["mnist"]
 INK = (1 - MEAN) / STD  # a white pixel after Normalize; black is background()
 
 
-def receptive_field(cell: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right) of the input pixels conv2's output ``cell`` sees (end
-    exclusive)."""
-    row, column = cell
-    return row * JUMP, column * JUMP, row * JUMP + FIELD, column * JUMP + FIELD
+def conv2_field_box(cell: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right), end exclusive, of the input pixels conv2's output ``cell``
+    sees."""
+    rows, columns = (input_window(CONV2_LAYERS, index) for index in cell)
+    return rows.start, columns.start, rows.stop, columns.stop
 
 
 class GradientExplorer(InteractiveFigure):
@@ -56,8 +65,9 @@ class GradientExplorer(InteractiveFigure):
     channel = setting("channel", "conv2's output channel (0-19) or the class (0-9).")
     cell = setting("cell", "(row, column) of conv2's 8x8 output (used when target='conv2').")
 
-    def __init__(self, model: BlogNet, images, index: int = 0, target: str = "conv2",
-                 channel: int = 0, cell: tuple[int, int] = (3, 3)) -> None:
+    def __init__(self, model: BlogNet, images: torch.Tensor | np.ndarray, index: int = 0,
+                 target: str = "conv2", channel: int = 0, cell: tuple[int, int] = (3, 3)
+                 ) -> None:
         super().__init__()
         if not isinstance(model, BlogNet):
             raise TypeError(f"the explorer shows BlogNet's gradients, got {type(model).__name__}")
@@ -91,7 +101,7 @@ class GradientExplorer(InteractiveFigure):
                                          new["channel"], new["cell"])
         self._settings = new
         self.gradient, self.value = gradient, value
-        self.field = receptive_field(new["cell"]) if target == "conv2" else None
+        self.field = conv2_field_box(new["cell"]) if target == "conv2" else None
         self.nonzero = int((gradient != 0).sum())
         if target == "conv2":
             top, left, bottom, right = self.field

@@ -1,11 +1,17 @@
-"""Convolution, padding and pooling written from scratch, checked against ``torch.nn.functional``.
+"""Convolution, padding and pooling written from scratch, checked against
+``torch.nn.functional``; their backward passes, checked against autograd.
 
-Every function takes the same arguments and dtypes as its PyTorch twin and gives the same numbers;
-what PyTorch refuses (bool or mixed dtypes, say), they refuse too, saying how to fix it:
+Every forward function takes the same arguments and dtypes as its PyTorch twin and gives the
+same numbers; what PyTorch refuses (bool or mixed dtypes, say), they refuse too, saying how to
+fix it:
 
 - ``conv2d_loops``: the convolution as plain loops, the version to read first;
 - ``conv2d``: the same result from a matrix product (im2col), fast enough to train with;
-- ``pad2d``, ``max_pool2d``, ``avg_pool2d`` and the output-size formula ``conv_output_size``.
+- ``pad2d``, ``max_pool2d``, ``avg_pool2d`` (with loop versions ``max_pool2d_loops`` and
+  ``avg_pool2d_loops``) and the output-size formula ``conv_output_size``;
+- the backward passes of notebook 06, each equal to autograd's gradients: ``conv2d_backward``,
+  ``max_pool2d_backward``, ``avg_pool2d_backward``, ``relu_backward``, ``linear_backward`` and
+  ``cross_entropy_backward``.
 
 Like PyTorch, "convolution" here is cross-correlation: the kernel is slid over the input as it
 is, never flipped. Images are (N, C, H, W) batches or single (C, H, W) images.

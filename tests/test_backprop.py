@@ -72,6 +72,9 @@ def test_input_gradient_matches_autograd(target, channel, cell):
     ("conv2", 20, (0, 0), r"no conv2 unit \(20, 0, 0\).*shape \(20, 8, 8\)"),
     ("conv2", 0, (8, 0), r"no conv2 unit \(0, 8, 0\)"),
     ("score", 10, (0, 0), r"no score unit \(10,\): .* shape \(10,\)"),
+    ("conv2", 0, (3,), r"cell must be a pair \(row, column\) .* got \(3,\)"),
+    ("conv2", 0, (3, 1, 2), r"cell must be a pair \(row, column\)"),
+    ("conv2", 0, 3, r"cell must be a pair \(row, column\) .* got 3"),
 ])
 def test_input_gradient_refuses_units_that_do_not_exist(target, channel, cell, message):
     with pytest.raises(ValueError, match=message):

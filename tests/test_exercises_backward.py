@@ -26,7 +26,7 @@ def pair(value):
 
 def conv_by_full_convolution(x, weight, grad_output, stride=1, padding=0, flip=True,
                              spread=True, drop_padding=True, bias_mean=False,
-                             first_image_only=False, flip_weight_grad=False):
+                             first_image_only=False, flip_weight_grad=False, swap=True):
     """The notebook's recipe with F.conv2d; each keyword False/True builds in one mistake."""
     unbatched = x.dim() == 3
     if unbatched:
@@ -49,7 +49,8 @@ def conv_by_full_convolution(x, weight, grad_output, stride=1, padding=0, flip=T
     else:
         spread_out = grad_output
     kernel = weight.flip(-2, -1) if flip else weight
-    full = F.conv2d(spread_out, kernel.transpose(0, 1), padding=(kh - 1, kw - 1))
+    kernel = kernel.transpose(0, 1) if swap else kernel
+    full = F.conv2d(spread_out, kernel, padding=(kh - 1, kw - 1))
     grad_padded = torch.zeros_like(padded)
     rows, columns = min(full.shape[-2], padded.shape[-2]), min(full.shape[-1], padded.shape[-1])
     grad_padded[:, :, :rows, :columns] = full[:, :, :rows, :columns]
@@ -108,6 +109,8 @@ def test_right_conv_backward_answers_pass(fn):
      "sum over every image of the batch"),
     ({"flip_weight_grad": True}, "several kernels and channels, batch of 2",
      "without a flip (the flip belongs to the input gradient)"),
+    ({"swap": False}, "padding 1", "swap the kernel's first two axes (O and C)"),
+    ({"swap": False}, "several kernels and channels, batch of 2", "raised RuntimeError"),
 ])
 def test_conv_backward_mistakes_get_their_hint(mistake, case, hint):
     def learner(x, weight, grad_output, stride=1, padding=0):
@@ -239,6 +242,16 @@ def test_max_pool_backward_mistakes_get_their_hint(mistake, case, hint):
 
     failed = hints(check_max_pool2d_backward(learner))
     assert case in failed and hint in failed[case], failed.get(case)
+
+
+def test_stride_one_when_none_is_given_is_named():
+    def stride_one(x, kernel_size, grad_output, stride=None, padding=0):
+        return pool_by_loops(x, kernel_size, grad_output, 1 if stride is None else stride, padding)
+
+    failed = hints(check_max_pool2d_backward(stride_one))
+    assert "when no stride is given, it equals the kernel size" in failed[
+        "2x2 windows on a 4x4 matrix, no ties"]
+    assert "3x3 windows, stride 2" not in failed  # a given stride is used as it is
 
 
 def test_average_pooling_gradient_is_named():

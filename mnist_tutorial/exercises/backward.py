@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from ..ops import _pair
 from .core import (
     SHOW_VALUES,
     TIME_LIMIT,
@@ -133,6 +134,7 @@ def _judge_part(case: _GradCase, part: str, got) -> tuple[bool, str]:
 
 def _check(title: str, fn: Callable, cases: list[_GradCase],
            time_limit: float | None) -> CheckReport:
+    """Check ``fn`` and ``time_limit`` are usable, then judge ``fn`` on every case."""
     _check_arguments(title, fn, [], time_limit)  # no cases: only fn and time_limit are checked
     return CheckReport(title, tuple(_judge(fn, case, time_limit) for case in cases))
 
@@ -170,6 +172,13 @@ def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: to
         ("grad_bias", "sum over the images of the batch too: grad_bias has one number per "
                       "output channel", go.sum(dim=(2, 3))),
     ]
+    if weight.shape[0] == weight.shape[1] > 1:  # with O != C the unswapped kernel cannot run
+        mistakes.append(("grad_x", "the input gradient sends output channel o back to input "
+                                   "channel c through weight[o, c]: swap the kernel's first "
+                                   "two axes (O and C) for the full convolution, "
+                                   "weight.flip(-2, -1).transpose(0, 1)",
+                         _autograd(lambda x: F.conv2d(x, weight.transpose(0, 1), None, stride,
+                                                      padding), [x], grad_output)[0]))
     if len(go) > 1:
         mistakes.append(("grad_weight", "sum over every image of the batch: each image adds its "
                                         "own share to the weight gradient",
@@ -240,10 +249,6 @@ def check_conv2d_backward(fn: Callable, *, time_limit: float | None = TIME_LIMIT
 
 # --- max_pool2d_backward -------------------------------------------------------------------------
 
-def _pair(value) -> tuple[int, int]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 def _routed(x: torch.Tensor, kernel_size, grad_output: torch.Tensor, stride, padding,
             winners: str = "first", step=None, add: bool = True, shift: bool = True
             ) -> torch.Tensor:
@@ -251,9 +256,9 @@ def _routed(x: torch.Tensor, kernel_size, grad_output: torch.Tensor, stride, pad
     "first" (PyTorch), "last", "all" (every maximum) or "every" (every pixel of the window);
     ``step`` the stride used to place the gradient; ``add=False`` overwrites instead of adding;
     ``shift=False`` forgets that window (i, j) starts ``padding`` pixels up and left."""
-    (kh, kw), (ph, pw) = _pair(kernel_size), _pair(padding)
-    sh, sw = _pair(kernel_size if stride is None else stride)
-    put_h, put_w = _pair(step) if step is not None else (sh, sw)
+    (kh, kw), (ph, pw) = _pair(kernel_size, "kernel_size"), _pair(padding, "padding")
+    sh, sw = _pair(kernel_size if stride is None else stride, "stride")
+    put_h, put_w = _pair(step, "step") if step is not None else (sh, sw)
     batch = x if x.dim() == 4 else x[None]
     go = grad_output if x.dim() == 4 else grad_output[None]
     padded = F.pad(batch, (pw, pw, ph, ph), value=float("-inf"))
@@ -304,14 +309,15 @@ def _pool_case(name: str, x: torch.Tensor, kernel_size, grad_output: torch.Tenso
         ("a pixel can be the maximum of several overlapping windows: add (+=) their "
          "gradients, do not overwrite", routed(add=False)),
     ]
-    kh, kw = _pair(kernel_size)
-    if stride is not None and _pair(stride) != (kh, kw):
+    kh, kw = _pair(kernel_size, "kernel_size")
+    if stride is not None and _pair(stride, "stride") != (kh, kw):
         mistakes.append((f"did you ignore the stride when placing the gradient? window (i, j) "
                          f"starts at (i * stride, j * stride), stride={stride!r}",
                          routed(step=kernel_size)))
     if stride is None:
         mistakes.append(("when no stride is given, it equals the kernel size: window (i, j) "
-                         "starts at (i * kernel_size, j * kernel_size)", routed(step=1)))
+                         "starts at (i * kernel_size, j * kernel_size)",
+                         _routed(x, kernel_size, grad_output, 1, padding)))
     if padding != 0:
         mistakes.append(("window (i, j) starts at (i * stride - padding, j * stride - padding) "
                          "in the input: subtract the padding (or drop the padded rows and "
