@@ -1,4 +1,8 @@
 import re
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,3 +40,19 @@ def test_readme_lists_every_notebook_and_the_two_commands():
     assert "pip install -r requirements.txt" in readme and "\npytest\n" in readme
     for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
         assert f"notebooks/{notebook.name}" in readme, f"README does not list {notebook.name}"
+
+
+def test_a_plain_install_holds_every_module(tmp_path):
+    """Colab installs the package from git without -e: the wheel must hold every module."""
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "mnist_tutorial", tmp_path / "mnist_tutorial",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--quiet", "--wheel-dir", str(tmp_path / "wheel"), str(tmp_path)],
+                   check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    packed = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    modules = {path.relative_to(ROOT).as_posix()
+               for path in (ROOT / "mnist_tutorial").rglob("*.py")}
+    assert modules <= packed, f"missing from the wheel: {sorted(modules - packed)}"
