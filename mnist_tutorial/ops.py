@@ -318,13 +318,14 @@ def avg_pool2d_loops(x: torch.Tensor, kernel_size: IntOrPair, stride: IntOrPair 
     x, unbatched, (kh, kw), (sh, sw), padding, (out_h, out_w) = _check_pool(
         "avg_pool2d_loops", x, kernel_size, stride, padding, twin="avg_pool2d")
     x = pad2d(x, padding)  # zeros
+    floating = x.is_floating_point()
     out = x.new_zeros(x.shape[0], x.shape[1], out_h, out_w)
     for n in range(x.shape[0]):                  # every image
         for c in range(x.shape[1]):              # every channel, on its own
             for i in range(out_h):               # every window position, row by row
                 for j in range(out_w):
                     window = x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                    if x.is_floating_point():
+                    if floating:
                         out[n, c, i, j] = window.sum() / (kh * kw)  # the padding counts too
                     else:  # int64, as PyTorch: the sum divided by the size, rounded toward zero
                         out[n, c, i, j] = window.sum().div(kh * kw, rounding_mode="trunc")
