@@ -138,7 +138,7 @@ class GradientExplorer(InteractiveFigure):
         largest = float(self.gradient.abs().max()) or 1.0  # scaled to -1..1: white is 0
         artists["gradient"].set_data((self.gradient / largest).numpy())
         digit_axes, gradient_axes = artists["digit"].axes, artists["gradient"].axes
-        digit_axes.set_title(f"Digit {self.index}")
+        digit_axes.set_title(f"digit no. {self.index}")
         for box in artists["boxes"]:
             box.set_visible(self.field is not None)
             if self.field is not None:
