@@ -23,14 +23,12 @@ from .core import (
     VALUE_HINT,
     CaseResult,
     CheckReport,
+    _attempt,
+    _check,
     _numbers,
     _same,
-    _text,
-    _time_limited,
-    _TimeUp,
     _unusable,
 )
-from .core import _check as _check_arguments
 
 CONV_PARTS = ("grad_x", "grad_weight", "grad_bias")
 SHAPE_HINTS = {"grad_x": "grad_x has the shape of x: one number per input pixel",
@@ -60,38 +58,13 @@ class _GradCase:
 
 def _judge(fn: Callable, case: _GradCase, time_limit: float | None) -> CaseResult:
     """Run one case; whatever the learner's function does becomes a message, never an exception."""
-    try:
-        return _time_limited(lambda: _run(fn, case), time_limit)
-    except KeyboardInterrupt:
-        raise
-    except _TimeUp:
-        return CaseResult(case.name, False, f"{case.call_text()} did not finish within "
-                                            f"{time_limit:g} s\nHint: is there a loop that never "
-                                            f"ends, e.g. a while loop whose condition stays true?")
-    except BaseException as error:  # reading the result failed, e.g. a tensor without values
-        return CaseResult(case.name, False, f"the checker could not read what {case.call_text()} "
-                                            f"returned ({_text(error)}): return ordinary "
-                                            f"torch.Tensors of numbers")
+    return _attempt(case.name, case.call_text(), lambda: fn(*case.args, **case.kwargs),
+                    lambda got: _verdict(case, got), time_limit,
+                    answer="ordinary torch.Tensors of numbers")
 
 
-def _run(fn: Callable, case: _GradCase) -> CaseResult:
-    """Call the learner's function on one case and judge every part of its answer."""
-    try:
-        got = fn(*case.args, **case.kwargs)
-    except (KeyboardInterrupt, _TimeUp):
-        raise
-    except NotImplementedError:
-        return CaseResult(case.name, False, "not done yet: the function still raises "
-                                            "NotImplementedError")
-    except SystemExit:
-        return CaseResult(case.name, False, f"{case.call_text()}: your function called "
-                                            f"exit()/raised SystemExit, which stops Python: "
-                                            f"return the result instead")
-    except BaseException as error:  # the learner's bug is the report, not a crash
-        message = f"{case.call_text()} raised {_text(error)}"
-        if isinstance(error, TypeError) and "unexpected keyword" in str(error):
-            message += "\nHint: give your function that parameter, with PyTorch's default."
-        return CaseResult(case.name, False, message)
+def _verdict(case: _GradCase, got: object) -> CaseResult:
+    """Judge every part of the learner's answer to one case."""
     if len(case.parts) == 1:
         got = (got,)
     elif not isinstance(got, (tuple, list)) or len(got) != len(case.parts):
@@ -130,13 +103,6 @@ def _judge_part(case: _GradCase, part: str, got) -> tuple[bool, str]:
         message += (f"\nexpected {expected.squeeze().tolist()}"
                     f"\ngot      {got.squeeze().tolist()}")
     return False, message
-
-
-def _check(title: str, fn: Callable, cases: list[_GradCase],
-           time_limit: float | None) -> CheckReport:
-    """Check ``fn`` and ``time_limit`` are usable, then judge ``fn`` on every case."""
-    _check_arguments(title, fn, [], time_limit)  # no cases: only fn and time_limit are checked
-    return CheckReport(title, tuple(_judge(fn, case, time_limit) for case in cases))
 
 
 def _autograd(forward: Callable, inputs: list[torch.Tensor], grad_output: torch.Tensor
@@ -244,7 +210,7 @@ def check_conv2d_backward(fn: Callable, *, time_limit: float | None = TIME_LIMIT
         _conv_case("one image without a batch axis: (C, H, W)", _numbers(g, 2, 5, 5),
                    _numbers(g, 3, 2, 3, 3), _numbers(g, 3, 3, 3)),
     ]
-    return _check("check_conv2d_backward", fn, cases, time_limit)
+    return _check("check_conv2d_backward", fn, cases, time_limit, _judge)
 
 
 # --- max_pool2d_backward -------------------------------------------------------------------------
@@ -358,4 +324,4 @@ def check_max_pool2d_backward(fn: Callable, *,
         _pool_case("one image without a batch axis: (C, H, W)",
                    _numbers(g, 3, 4, 4, low=-20, high=20), 2, _numbers(g, 3, 2, 2, low=1)),
     ]
-    return _check("check_max_pool2d_backward", fn, cases, time_limit)
+    return _check("check_max_pool2d_backward", fn, cases, time_limit, _judge)

@@ -150,40 +150,59 @@ def _text(error: BaseException) -> str:
         return type(error).__name__
 
 
-def _judge(fn: Callable, case: _Case, time_limit: float | None) -> CaseResult:
-    """Run one case; whatever the learner's function does becomes a message, never an exception."""
+def _attempt(name: str, call_text: str, call: Callable[[], object],
+             judge: Callable[[object], CaseResult], time_limit: float | None, *,
+             answer: str = "an ordinary torch.Tensor of numbers",
+             parameter_hint: str = "give your function that parameter, with PyTorch's default.",
+             raised: Callable[[BaseException], CaseResult | None] | None = None) -> CaseResult:
+    """``judge(call())``, stopped after ``time_limit`` seconds: whatever the learner's function
+    does (an exception, ``exit()``, an endless loop, an unreadable answer) becomes a failed case,
+    never an exception. ``raised`` may turn an exception into its own verdict (None: the usual
+    message); ``answer`` says what to return when the answer cannot be read."""
+
+    def run() -> CaseResult:
+        try:
+            got = call()
+        except (KeyboardInterrupt, _TimeUp):
+            raise
+        except NotImplementedError:
+            return CaseResult(name, False, "not done yet: the function still raises "
+                                           "NotImplementedError")
+        except SystemExit:
+            return CaseResult(name, False, f"{call_text}: your function called exit()/raised "
+                                           f"SystemExit, which stops Python: return the result "
+                                           f"instead")
+        except BaseException as error:  # the learner's bug is the report, not a crash
+            verdict = raised(error) if raised is not None else None
+            if verdict is not None:
+                return verdict
+            message = f"{call_text} raised {_text(error)}"
+            if isinstance(error, TypeError) and "unexpected keyword" in str(error):
+                message += f"\nHint: {parameter_hint}"
+            return CaseResult(name, False, message)
+        return judge(got)
+
     try:
-        return _time_limited(lambda: _run(fn, case), time_limit)
+        return _time_limited(run, time_limit)
     except KeyboardInterrupt:
         raise
     except _TimeUp:
-        return CaseResult(case.name, False, f"{_call_text(case)} did not finish within "
-                                            f"{time_limit:g} s\nHint: is there a loop that never "
-                                            f"ends, e.g. a while loop whose condition stays true?")
-    except BaseException as error:  # reading the result failed, e.g. a tensor without values
-        return CaseResult(case.name, False, f"the checker could not read what {_call_text(case)} "
-                                            f"returned ({_text(error)}): return an ordinary "
-                                            f"torch.Tensor of numbers")
+        return CaseResult(name, False, f"{call_text} did not finish within {time_limit:g} s\n"
+                                       f"Hint: is there a loop that never ends, e.g. a while loop "
+                                       f"whose condition stays true?")
+    except BaseException as error:  # reading the answer failed, e.g. a tensor without values
+        return CaseResult(name, False, f"the checker could not read what {call_text} returned "
+                                       f"({_text(error)}): return {answer}")
 
 
-def _run(fn: Callable, case: _Case) -> CaseResult:
-    """Call the learner's function on one case and judge its answer."""
-    try:
-        got = fn(*case.args, **case.kwargs)
-    except (KeyboardInterrupt, _TimeUp):
-        raise
-    except NotImplementedError:
-        return CaseResult(case.name, False, "not done yet: the function still raises "
-                                            "NotImplementedError")
-    except SystemExit:
-        return CaseResult(case.name, False, f"{_call_text(case)}: your function called "
-                                            f"exit()/raised SystemExit, which stops Python: "
-                                            f"return the result instead")
-    except BaseException as error:  # the learner's bug is the report, not a crash
-        message = f"{_call_text(case)} raised {_text(error)}"
-        if isinstance(error, TypeError) and "unexpected keyword" in str(error):
-            message += "\nHint: give your function that parameter, with PyTorch's default."
-        return CaseResult(case.name, False, message)
+def _judge(fn: Callable, case: _Case, time_limit: float | None) -> CaseResult:
+    """Run one tensor case: the learner's answer against the expected tensor."""
+    return _attempt(case.name, _call_text(case), lambda: fn(*case.args, **case.kwargs),
+                    lambda got: _verdict(case, got), time_limit)
+
+
+def _verdict(case: _Case, got: object) -> CaseResult:
+    """Judge the learner's answer to one tensor case."""
     if not isinstance(got, torch.Tensor):
         return CaseResult(case.name, False, f"returned an object of type {type(got).__name__}, "
                                             f"expected a torch.Tensor of shape "
@@ -252,14 +271,21 @@ def _unusable(got: torch.Tensor) -> str:
     return ""
 
 
-def _check(title: str, fn: Callable, cases: list[_Case], time_limit: float | None) -> CheckReport:
+def _check_arguments(fn: Callable, time_limit: float | None) -> None:
+    """Refuse what is no function or no time limit, saying what to pass instead."""
     if not callable(fn):
         raise ValueError(f"pass your function itself (e.g. check(my_function)), got {fn!r}")
     if time_limit is not None and not (isinstance(time_limit, (int, float))
                                        and 0 < time_limit < math.inf):
         raise ValueError(f"time_limit must be a positive number of seconds per case, or None for "
                          f"no limit, got {time_limit!r}")
-    return CheckReport(title, tuple(_judge(fn, case, time_limit) for case in cases))
+
+
+def _check(title: str, fn: Callable, cases: list, time_limit: float | None,
+           judge: Callable[[Callable, object, float | None], CaseResult] = _judge) -> CheckReport:
+    """Check the arguments, then judge ``fn`` on every case."""
+    _check_arguments(fn, time_limit)
+    return CheckReport(title, tuple(judge(fn, case, time_limit) for case in cases))
 
 
 def _numbers(generator: torch.Generator, *shape: int, low: int = -3, high: int = 4) -> torch.Tensor:

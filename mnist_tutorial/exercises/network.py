@@ -21,7 +21,7 @@ from torch.overrides import TorchFunctionMode
 
 from mnist_tutorial.models import BlogNet
 
-from .core import TIME_LIMIT, CaseResult, CheckReport, _check, _guarded, _text
+from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded, _text
 
 BATCH = 5  # images per test batch
 TOLERANCE = 1e-5
@@ -409,7 +409,7 @@ def check_net(net_class: type, *, time_limit: float | None = TIME_LIMIT) -> Chec
     seconds (None: no limit)."""
     if not callable(net_class):
         raise ValueError(f"pass your class itself (e.g. check_net(Net)), got {net_class!r}")
-    _check("check_net", net_class, [], time_limit)
+    _check_arguments(net_class, time_limit)
     checker = _Checker(net_class, time_limit)
     cases = ((BUILD, "Net()", checker.build), (PARAMETERS, "net.parameters()", checker.parameters),
              (OUTPUT, "net(x)", checker.output_shape), (STAGES, "net(x)", checker.stage_shapes),

@@ -11,7 +11,7 @@ import torch
 
 from mnist_tutorial.receptive_field import BLOG_NET_LAYERS, Layer, measured_receptive_field
 
-from .core import TIME_LIMIT, CaseResult, CheckReport, _check, _guarded
+from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded
 
 FORMULA_HINT = ("go through the layers from the input, keeping r (the field so far, 1 at the "
                 "start) and j (input pixels between two neighbouring values, 1 at the start): "
@@ -107,7 +107,7 @@ def check_receptive_field(fn: Callable, *, time_limit: float | None = TIME_LIMIT
     """Check ``fn(layers) -> int`` (``layers``: ``(kernel_size, stride)`` pairs from the input to
     the output) on the stacks in ``CASES`` against autograd's measurement, each case stopped after
     ``time_limit`` seconds (None: no limit)."""
-    _check("check_receptive_field", fn, [], time_limit)  # fn and time_limit are usable
+    _check_arguments(fn, time_limit)
     results = [_guarded(name, f"fn({list(layers)!r})",
                         lambda name=name, layers=layers: _judge(name, layers, fn(list(layers))),
                         time_limit)

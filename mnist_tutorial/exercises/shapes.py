@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..ops import conv_output_size
-from .core import TIME_LIMIT, CaseResult, CheckReport, _check, _text, _time_limited, _TimeUp
+from .core import TIME_LIMIT, CaseResult, CheckReport, _attempt, _check_arguments, _text
 
 FORMULA_HINT = ("count the window's start positions 0, stride, 2 * stride, ... up to "
                 "size + 2 * padding - kernel, the last start where the window still fits")
@@ -95,49 +95,34 @@ def _is_int(value: object) -> bool:
 
 def _judge(fn: Callable, case: _SizeCase, time_limit: float | None) -> CaseResult:
     """Run one case; whatever the learner's function does becomes a message, never an exception."""
-    try:
-        return _time_limited(lambda: _run(fn, case), time_limit)
-    except KeyboardInterrupt:
-        raise
-    except _TimeUp:
-        return CaseResult(case.name, False, f"{case.call} did not finish within {time_limit:g} s"
-                                            f"\nHint: is there a loop that never ends, e.g. a "
-                                            f"while loop whose condition stays true?")
-    except BaseException as error:  # comparing the answer failed, e.g. a broken __eq__
-        return CaseResult(case.name, False, f"the checker could not read what {case.call} "
-                                            f"returned ({_text(error)}): return an int")
+    return _attempt(case.name, case.call, lambda: fn(case.size, case.kernel, **case.options),
+                    lambda got: _verdict(case, got), time_limit, answer="an int",
+                    parameter_hint="give your function the parameters padding=0 and stride=1.",
+                    raised=lambda error: _raised(case, error))
 
 
-def _run(fn: Callable, case: _SizeCase) -> CaseResult:
-    """Call the learner's function on one case and judge its answer."""
-    expected = case.expected
-    try:
-        got = fn(case.size, case.kernel, **case.options)
-    except (KeyboardInterrupt, _TimeUp):
-        raise
-    except NotImplementedError:
-        return CaseResult(case.name, False, "not done yet: the function still raises "
-                                            "NotImplementedError")
-    except SystemExit:
-        return CaseResult(case.name, False, f"{case.call}: your function called exit()/raised "
-                                            f"SystemExit, which stops Python: return the result "
-                                            f"or raise ValueError instead")
-    except ValueError as error:
-        if expected is None:
+def _raised(case: _SizeCase, error: BaseException) -> CaseResult | None:
+    """The verdict on an exception: right for a kernel that does not fit when it is a ValueError;
+    None where the usual message says enough."""
+    if isinstance(error, ValueError):
+        if case.expected is None:
             return CaseResult(case.name, True, f"raised {_text(error)}")
-        message = f"{case.call} raised {_text(error)}, but the answer is {expected}"
+        message = f"{case.call} raised {_text(error)}, but the answer is {case.expected}"
         if case.kernel > case.size:
             message += (f"\nHint: the kernel ({case.kernel}) does fit the PADDED input "
                         f"({case.size} + 2 x {case.padding} = {case.padded}): compare the kernel "
                         f"with size + 2 * padding")
         return CaseResult(case.name, False, message)
-    except BaseException as error:  # the learner's bug is the report, not a crash
-        message = f"{case.call} raised {_text(error)}"
-        if isinstance(error, TypeError) and "unexpected keyword" in str(error):
-            message += "\nHint: give your function the parameters padding=0 and stride=1."
-        elif expected is None:
-            message += f"\nHint: the kernel does not fit, and then {DOES_NOT_FIT}"
-        return CaseResult(case.name, False, message)
+    if case.expected is None and not (isinstance(error, TypeError)
+                                      and "unexpected keyword" in str(error)):
+        return CaseResult(case.name, False, f"{case.call} raised {_text(error)}\nHint: the "
+                                            f"kernel does not fit, and then {DOES_NOT_FIT}")
+    return None
+
+
+def _verdict(case: _SizeCase, got: object) -> CaseResult:
+    """Judge the learner's answer to one case."""
+    expected = case.expected
     if expected is None:
         return CaseResult(case.name, False, _no_error_message(case, got))
     if _is_int(got) and got == expected:
@@ -172,7 +157,7 @@ def check_conv_output_size(fn: Callable, *,
                            time_limit: float | None = TIME_LIMIT) -> CheckReport:
     """Check ``fn(size, kernel, padding=0, stride=1)`` against ``ops.conv_output_size`` on 13
     cases, each stopped after ``time_limit`` seconds (None: no limit)."""
-    _check("check_conv_output_size", fn, [], time_limit)  # every checker's checks of its arguments
+    _check_arguments(fn, time_limit)
     return CheckReport("check_conv_output_size",
                        tuple(_judge(fn, case, time_limit) for case in CASES),
                        verdict="All cases agree with the output-size formula, and so with the "

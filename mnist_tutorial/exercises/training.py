@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .core import TIME_LIMIT, CaseResult, CheckReport, _check, _guarded
+from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 TOLERANCE = 1e-4  # relative, for weights and numbers computed in float32 in another order
@@ -218,7 +218,7 @@ def check_train_epoch(fn: Callable, *, time_limit: float | None = TIME_LIMIT) ->
     ``CrossEntropyLoss`` that returns the mean loss over the epoch's examples (each batch's mean
     loss weighted by its size), on 5 cases; each case is stopped after ``time_limit`` seconds
     (None: no limit)."""
-    _check("check_train_epoch", fn, [], time_limit)
+    _check_arguments(fn, time_limit)
     results = tuple(_guarded(setup.name, "fn(model, batches, optimizer)",
                              lambda setup=setup: _judge_epoch(fn, setup), time_limit)
                     for setup in EPOCH_SETUPS)
@@ -322,7 +322,7 @@ def check_evaluate(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> Ch
     """Check ``fn(model, batches) -> float``, the test accuracy in percent over all the batches'
     examples with the model in evaluation mode, on 5 cases; each case is stopped after
     ``time_limit`` seconds (None: no limit)."""
-    _check("check_evaluate", fn, [], time_limit)
+    _check_arguments(fn, time_limit)
     results = tuple(_guarded(setup.name, "fn(model, batches)",
                              lambda setup=setup: _judge_accuracy(fn, setup), time_limit)
                     for setup in TEST_SETUPS)

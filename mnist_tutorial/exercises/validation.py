@@ -11,7 +11,7 @@ import torch
 
 from mnist_tutorial.data import TensorSplit
 
-from .core import TIME_LIMIT, CaseResult, CheckReport, _check, _guarded
+from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded
 
 # examples of each digit in MNIST's training set (the tests check them against the files)
 MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
@@ -196,7 +196,7 @@ def check_validation_split(fn: Callable, *,
          "fn(split, 10000, 0)",
          _single(lambda: made_up_split(MNIST_TRAIN_COUNTS, True, 2), 10_000, 0, True)),
     ]
-    _check("check_validation_split", fn, [], time_limit)  # fn and time_limit are usable
+    _check_arguments(fn, time_limit)
     results = []
     for name, call_text, (call, judge) in cases:
         def run(name=name, call=call, judge=judge) -> CaseResult:
