@@ -166,8 +166,8 @@ def _attempt(name: str, call_text: str, call: Callable[[], object],
         except (KeyboardInterrupt, _TimeUp):
             raise
         except NotImplementedError:
-            return CaseResult(name, False, "not done yet: the function still raises "
-                                           "NotImplementedError")
+            return CaseResult(name, False, f"not done yet: {call_text} still raises "
+                                           f"NotImplementedError")
         except SystemExit:
             return CaseResult(name, False, f"{call_text}: your function called exit()/raised "
                                            f"SystemExit, which stops Python: return the result "
@@ -238,21 +238,7 @@ def _guarded(name: str, call_text: str, run: Callable[[], CaseResult],
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _time_limited(run, time_limit)
-    except KeyboardInterrupt:
-        raise
-    except _TimeUp:
-        return CaseResult(name, False, f"{call_text} did not finish within {time_limit:g} s\n"
-                                       f"Hint: is there a loop that never ends, e.g. a while loop "
-                                       f"whose condition stays true?")
-    except NotImplementedError:
-        return CaseResult(name, False, f"not done yet: {call_text} still raises "
-                                       f"NotImplementedError")
-    except SystemExit:
-        return CaseResult(name, False, f"{call_text}: your code called exit()/raised SystemExit, "
-                                       f"which stops Python: return the result instead")
-    except BaseException as error:  # the learner's bug is the report, not a crash
-        return CaseResult(name, False, f"{call_text} raised {_text(error)}")
+        return _attempt(name, call_text, run, lambda verdict: verdict, time_limit)
     finally:
         torch.set_num_threads(threads)
 
