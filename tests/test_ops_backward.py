@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import int_or_pair, pair, pool_cases, random_tensor
 
 from mnist_tutorial import ops
 
@@ -14,22 +15,9 @@ EXAMPLES = 1_000  # random cases per backward function (the course promises more
 TOLERANCE = 1e-10  # float64 sums of a few hundred products agree to about 1e-14
 
 
-def int_or_pair(low: int, high: int):
-    """An int, or a (height, width) pair of ints, in [low, high]."""
-    number = st.integers(low, high)
-    return st.one_of(number, st.tuples(number, number))
-
-
-def pair(value):
-    return value if isinstance(value, tuple) else (value, value)
-
-
 def numbers(seed: int, *shape: int, whole: bool = False) -> torch.Tensor:
     """Random float64 numbers; ``whole``: small whole numbers, so that max-pool windows tie."""
-    generator = torch.Generator().manual_seed(seed)
-    if whole:
-        return torch.randint(-2, 3, shape, generator=generator).double()
-    return torch.randn(*shape, generator=generator, dtype=torch.float64)
+    return random_tensor(seed, *shape, dtype=torch.float64, whole=whole)
 
 
 def autograd(forward, inputs: list[torch.Tensor], grad_output_seed: int):
@@ -60,23 +48,6 @@ def conv_cases(draw):
     return (x if draw(st.booleans()) else x[0]), numbers(seed + 1, o, c, kh, kw), stride, padding
 
 
-@st.composite
-def pool_cases(draw, whole: bool = False):
-    """(x, kernel_size, stride, padding) with padding at most half the kernel, as PyTorch needs;
-    strides smaller than the kernel make windows overlap."""
-    kernel = draw(int_or_pair(1, 4))
-    kh, kw = pair(kernel)
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    padding = ph if ph <= kw // 2 and draw(st.booleans()) else (ph, pw)
-    ph, pw = pair(padding)
-    h = draw(st.integers(max(1, kh - 2 * ph), 8))
-    w = draw(st.integers(max(1, kw - 2 * pw), 8))
-    stride = draw(st.one_of(st.none(), int_or_pair(1, 3)))
-    x = numbers(draw(st.integers(0, 2**16)), draw(st.integers(1, 2)), draw(st.integers(1, 3)),
-                h, w, whole=whole)
-    return (x if draw(st.booleans()) else x[0]), kernel, stride, padding
-
-
 # --- random cases against autograd (float64) ---------------------------------------------------
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -98,7 +69,7 @@ def test_conv2d_backward_matches_autograd(case, seed):
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(pool_cases(), st.integers(0, 2**16))
+@given(pool_cases(dtype=torch.float64), st.integers(0, 2**16))
 def test_max_pool2d_backward_matches_autograd(case, seed):
     x, kernel, stride, padding = case
     grad_output, (expected,) = autograd(lambda x: F.max_pool2d(x, kernel, stride, padding), [x],
@@ -107,7 +78,7 @@ def test_max_pool2d_backward_matches_autograd(case, seed):
 
 
 @settings(max_examples=300, deadline=None)
-@given(pool_cases(whole=True), st.integers(0, 2**16))
+@given(pool_cases(dtype=torch.float64, whole=True), st.integers(0, 2**16))
 def test_max_pool2d_backward_breaks_ties_as_pytorch(case, seed):
     # whole numbers from -2 to 2: most windows hold their maximum twice or more
     x, kernel, stride, padding = case
@@ -117,7 +88,7 @@ def test_max_pool2d_backward_breaks_ties_as_pytorch(case, seed):
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(pool_cases(), st.integers(0, 2**16))
+@given(pool_cases(dtype=torch.float64), st.integers(0, 2**16))
 def test_avg_pool2d_backward_matches_autograd(case, seed):
     x, kernel, stride, padding = case
     grad_output, (expected,) = autograd(lambda x: F.avg_pool2d(x, kernel, stride, padding), [x],

@@ -5,36 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from strategies import pool_cases
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import check_pool2d
-
-
-def int_or_pair(low: int, high: int):
-    """An int, or a (height, width) pair of ints, in [low, high]."""
-    number = st.integers(low, high)
-    return st.one_of(number, st.tuples(number, number))
-
-
-def pair(value):
-    return value if isinstance(value, tuple) else (value, value)
-
-
-@st.composite
-def pool_cases(draw):
-    """(x, kernel_size, stride, padding) with padding at most half the kernel, as PyTorch needs."""
-    kernel = draw(int_or_pair(1, 4))
-    kh, kw = pair(kernel)
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    padding = ph if ph <= kw // 2 and draw(st.booleans()) else (ph, pw)
-    ph, pw = pair(padding)
-    h = draw(st.integers(max(1, kh - 2 * ph), 8))
-    w = draw(st.integers(max(1, kw - 2 * pw), 8))
-    stride = draw(st.one_of(st.none(), int_or_pair(1, 3)))
-    generator = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
-    x = torch.randn(draw(st.integers(1, 2)), draw(st.integers(1, 3)), h, w, generator=generator)
-    return (x if draw(st.booleans()) else x[0]), kernel, stride, padding
 
 
 @settings(max_examples=60, deadline=None)
