@@ -1,11 +1,13 @@
 """How long each interactive widget takes to show a new figure after a control changes.
 
 For every widget of the course (sliding-window stepper, kernel playground, padding/stride explorer,
-pooling explorer, feature explorer, digit pad) the script builds the widget, changes one control
-through its ``.value`` (what the browser does) ``--repeats`` times and times each assignment:
-observers run synchronously, so the assignment returns once the new PNG bytes are set. For the
-digit pad it draws through the Python API, then times pressing Predict (``button.click()``),
-alternating two drawings. Every timed change must really change the image, or the script stops.
+pooling explorer, feature explorer, gradient explorer, digit pad) the script builds the widget,
+changes one control through its ``.value`` (what the browser does) ``--repeats`` times and times
+each assignment: observers run synchronously, so the assignment returns once the new PNG bytes are
+set. For the digit pad it draws through the Python API, then times pressing Predict
+(``button.click()``), alternating two drawings. Every timed change must really change the image, or
+the script stops. A widget the baseline does not have yet (the gradient explorer came with notebook
+06) shows "-" in its columns and is left out of both sums.
 
 It measures two versions of the package in one run, each in its own Python process: the code at
 ``--baseline REF`` (extracted with ``git archive`` into a temporary folder and put first on
@@ -22,7 +24,8 @@ are high and noisy.
     python benchmarks/widget_latency.py --skip-baseline   # only the working tree
 
 Needs MNIST (``MNIST_TUTORIAL_DATA``); the children run with ``MNIST_TUTORIAL_QUICK=1`` and the
-Agg backend. The feature explorer and digit pad use an untrained network (``torch.manual_seed(0)``).
+Agg backend. The feature, gradient and digit-pad widgets use an untrained network
+(``torch.manual_seed(0)``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from pathlib import Path
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEFAULT_BASELINE = "3cf6f72"  # the widgets before the shared widget layer
 WIDGETS = ["sliding window stepper", "kernel playground", "padding/stride explorer",
-           "pooling explorer", "feature explorer", "digit pad predict"]
+           "pooling explorer", "feature explorer", "gradient explorer", "digit pad predict"]
 # two drawings on the 280x280 pad: a 7 with a crossbar and a 1 with a flag
 SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
 ONE = [[(110, 90), (150, 50), (150, 240)]]
@@ -156,6 +159,14 @@ def measure(repeats: int) -> dict:
     times[WIDGETS[4]] = slider_changes(explorer.widget, "IntSlider", "digit no.",
                                        sweep(repeats, 30))
 
+    try:
+        from mnist_tutorial.gradient_explorer import GradientExplorer
+    except ImportError:  # a baseline from before notebook 06
+        pass
+    else:  # moving the row of conv2's output: one backward pass by hand and a new picture
+        gradients = GradientExplorer(model, test.images[:50], target="conv2", channel=3)
+        times[WIDGETS[5]] = slider_changes(gradients.widget, "IntSlider", "row", sweep(repeats, 7))
+
     pad = DigitPad(model, canvas=False, live=False)
     widget = pad.widget
     button = find(widget, __import__("ipywidgets").Button, "Predict")
@@ -176,7 +187,7 @@ def measure(repeats: int) -> dict:
         return elapsed
 
     press(SEVEN)  # warm-up
-    times[WIDGETS[5]] = [press(SEVEN if i % 2 else ONE) for i in range(repeats)]
+    times[WIDGETS[6]] = [press(SEVEN if i % 2 else ONE) for i in range(repeats)]
 
     return {"package": str(Path(mnist_tutorial.__file__).parent), "times_ms": times}
 
@@ -185,7 +196,9 @@ def summary(reports: list[dict]) -> dict:
     """Median and 90th percentile per widget over the changes of every round."""
     widgets = {}
     for name in WIDGETS:
-        values = [value for report in reports for value in report["times_ms"][name]]
+        values = [value for report in reports for value in report["times_ms"].get(name, [])]
+        if not values:  # a widget this version does not have
+            continue
         widgets[name] = {"median_ms": statistics.median(values),
                          "p90_ms": percentile(values, 90), "count": len(values)}
     return {"widgets": widgets}
@@ -239,17 +252,25 @@ def extract(reference: str, folder: Path) -> None:
 
 def table(baseline: dict | None, current: dict | None) -> str:
     """Median and 90th percentile per widget for both versions, and the speed-up of the medians."""
+    def has(report, name):
+        return report is not None and name in report["widgets"]
+
     def cell(report, name, key, width=9):
-        return f"{report['widgets'][name][key]:{width}.0f}" if report else f"{'-':>{width}}"
+        return f"{report['widgets'][name][key]:{width}.0f}" if has(report, name) \
+            else f"{'-':>{width}}"
+
+    # the sums cover the widgets that every measured version has, so that they compare
+    common = [name for name in WIDGETS
+              if all(has(report, name) for report in (baseline, current) if report)]
 
     def total(report):
-        return sum(report["widgets"][name]["median_ms"] for name in WIDGETS) if report else None
+        return sum(report["widgets"][name]["median_ms"] for name in common) if report else None
 
     lines = [f"{'widget':26} {'baseline median':>15} {'p90':>9} {'new median':>10} {'p90':>9} "
              f"{'speed-up':>8}"]
     for name in WIDGETS:
         ratio = ""
-        if baseline and current:
+        if has(baseline, name) and has(current, name):
             speed_up = (baseline["widgets"][name]["median_ms"]
                         / current["widgets"][name]["median_ms"])
             ratio = f"{speed_up:7.1f}x"
