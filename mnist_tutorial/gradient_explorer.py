@@ -174,17 +174,10 @@ class GradientExplorer(InteractiveFigure):
                                                      ("class score", "score")],
                                             value=self.target, description="number"),
         }
-        for name, control in controls.items():
-            control.observe(lambda change, name=name: self._on_control(name, change["new"]),
-                            names="value")
-        return controls
+        return self._watch(controls)
 
     def _on_control(self, name: str, value) -> None:
-        if name in ("row", "column"):
-            row, column = self.cell
-            self._from_control(cell=(value, column) if name == "row" else (row, value))
-        else:
-            self._from_control(**{"digit": {"index": value}}.get(name, {name: value}))
+        super()._on_control("index" if name == "digit" else name, value)
 
     def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
         return [widgets.HBox([controls["channel"], controls["target"]]),

@@ -232,9 +232,7 @@ class PaddingStrideExplorer(InteractiveFigure):
             controls[name] = widgets.IntSlider(value=value, min=self.MINIMUM[name],
                                                max=max(self.SLIDER_MAXIMUM[name], value),
                                                description=name, continuous_update=False)
-            controls[name].observe(lambda change, name=name: self._from_control(
-                **{name: change["new"]}), names="value")
-        return controls
+        return self._watch(controls)
 
     def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
         return [widgets.HBox([controls["size"], controls["kernel"]]),

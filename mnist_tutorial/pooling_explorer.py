@@ -235,17 +235,7 @@ class PoolingExplorer(InteractiveFigure):
             controls[name] = widgets.IntSlider(value=value, min=0, max=value,
                                                description=f"cell {name}",
                                                continuous_update=False)
-        for name, control in controls.items():
-            control.observe(lambda change, name=name: self._on_control(name, change["new"]),
-                            names="value")
-        return controls
-
-    def _on_control(self, name: str, value) -> None:
-        if name in ("row", "column"):
-            row, column = self.cell
-            self._from_control(cell=(value, column) if name == "row" else (row, value))
-        else:
-            self._from_control(**{name: value})
+        return self._watch(controls)
 
     def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
         return [controls["kind"],

@@ -340,6 +340,22 @@ class InteractiveFigure:
     def _show_controls(self) -> None:
         """Copy the current state into the controls (their observers are muted meanwhile)."""
 
+    def _watch(self, controls: dict[str, widgets.Widget]) -> dict[str, widgets.Widget]:
+        """Send each control's new value to ``_on_control(name, value)``; the controls."""
+        for name, control in controls.items():
+            control.observe(lambda change, name=name: self._on_control(name, change["new"]),
+                            names="value")
+        return controls
+
+    def _on_control(self, name: str, value) -> None:
+        """Control ``name`` shows ``value``: "row" and "column" move ``cell``; any other name is
+        the setting of that name."""
+        if name in ("row", "column"):
+            row, column = self.cell
+            self._from_control(cell=(value, column) if name == "row" else (row, value))
+        else:
+            self._from_control(**{name: value})
+
     def _figure_key(self) -> Hashable:
         """Whatever decides the figure's panels; when it changes, the figure is made anew."""
         return None
