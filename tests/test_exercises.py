@@ -257,9 +257,7 @@ def test_endless_loop_is_stopped_by_the_time_limit():
         return F.conv2d(x, weight, bias, stride, padding)
 
     handler = signal.getsignal(signal.SIGALRM)
-    start = time.monotonic()
-    failed = hints(check_conv2d(loops_on_stride_2, time_limit=0.5))
-    assert time.monotonic() - start < 5
+    failed = hints(check_conv2d(loops_on_stride_2, time_limit=0.5))  # without it: no return
     assert failed == {"stride 2": "fn(x, weight, stride=2) did not finish within 0.5 s\nHint: is "
                                   "there a loop that never ends, e.g. a while loop whose "
                                   "condition stays true?"}

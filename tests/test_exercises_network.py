@@ -1,7 +1,6 @@
 """check_net: the blog post's Net written in several right ways passes; each common mistake fails
 with its hint; a broken class is reported, never raised."""
 
-import time
 
 import pytest
 import torch
@@ -271,19 +270,22 @@ def test_endless_forward_is_stopped():
             while True:
                 pass
 
-    started = time.perf_counter()
-    failed = hints(check_net(Endless, time_limit=0.2))
-    assert time.perf_counter() - started < 3
+    failed = hints(check_net(Endless, time_limit=0.2))  # without the limit: no return
     assert "did not finish within 0.2 s" in failed[OUTPUT]
 
 
-def test_fast_and_leaves_the_random_state_alone():
-    check_net(BlogPostNet)  # warm up
+def test_few_images_and_the_random_state_and_threads_left_alone():
+    images_seen = []
+
+    class Counting(SoftmaxNet):
+        def forward(self, x):
+            images_seen.append(len(x))
+            return super().forward(x)
+
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    started = time.process_time()  # CPU time: other processes on a busy machine do not count
-    check_net(SoftmaxNet)
-    assert time.process_time() - started < 2
+    check_net(Counting)
+    assert 0 < sum(images_seen) <= 64  # a few small batches: the check answers at once
     assert torch.equal(torch.get_rng_state(), state)
     torch.set_num_threads(2)
     check_net(BlogNet)  # the cases run on one thread, and the setting is put back
