@@ -153,17 +153,18 @@ class MomentumSGD:
 
 def train_epoch_by_hand(model: BlogNet, train_batches: Batches, optimizer: MomentumSGD,
                         on_step: Callable[[int, float], None] | None = None) -> float:
-    """One pass over the batches with the hand-written backward pass; returns the mean loss.
+    """One pass over the batches with the hand-written backward pass; returns the mean loss per
+    example, as ``training.train_epoch`` does.
 
-    ``on_step(step, loss)`` is called after every step (the first is 1).
+    ``on_step(step, loss)`` is called after every step (the first is 1) with the batch's loss.
     """
     model.train()
-    total, steps = 0.0, 0
+    total, examples, steps = 0.0, 0, 0
     for images, labels in train_batches:
         loss, grads = loss_and_gradients(model, images, labels)
         optimizer.step(grads)
         steps += 1
-        total += loss
+        total, examples = total + loss * len(labels), examples + len(labels)
         if on_step is not None:
             on_step(steps, loss)
-    return total / max(steps, 1)
+    return total / max(examples, 1)

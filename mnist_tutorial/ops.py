@@ -345,14 +345,15 @@ def _check_floating(op: str, x: torch.Tensor) -> None:
 
 
 def _check_grad_output(op: str, grad_output: torch.Tensor, x: torch.Tensor,
-                       shape: tuple[int, ...]) -> torch.Tensor:
-    """``grad_output`` must have the forward output's ``shape`` and ``x``'s dtype."""
+                       shape: tuple[int, ...], same: str = "input") -> torch.Tensor:
+    """``grad_output`` must have the forward output's ``shape`` and ``x``'s dtype; ``same`` names
+    what must be passed as in the forward pass."""
     _check_tensor(op, grad_output, "grad_output")
     if tuple(grad_output.shape) != tuple(shape):
         raise ValueError(f"{op}: grad_output has shape {tuple(grad_output.shape)} but the forward "
                          f"output has shape {tuple(shape)}: grad_output holds one number per "
                          f"output number (the loss' gradient with respect to the output); pass "
-                         f"the forward pass's own input, kernel size, stride and padding")
+                         f"the same {same} as in the forward pass")
     if grad_output.dtype != x.dtype:
         raise TypeError(f"{op}: x is {x.dtype} but grad_output is {grad_output.dtype}: convert "
                         f"with grad_output.to(x.dtype)")
@@ -386,7 +387,8 @@ def conv2d_backward(x: torch.Tensor, weight: torch.Tensor, grad_output: torch.Te
     _check_floating("conv2d_backward", x)
     shape = (len(weight), out_h, out_w)
     grad = _check_grad_output("conv2d_backward", grad_output, x,
-                              shape if unbatched else (len(x4), *shape))
+                              shape if unbatched else (len(x4), *shape),
+                              "input, weight, stride and padding")
     grad = grad[None] if unbatched else grad
     # bias: bias[o] is added once to every number of output channel o
     grad_bias = grad.sum(dim=(0, 2, 3))
@@ -420,20 +422,14 @@ def max_pool2d_backward(x: torch.Tensor, kernel_size: IntOrPair, grad_output: to
     x4, unbatched, kernel, stride, padding, out = _check_pool(
         "max_pool2d_backward", x, kernel_size, stride, padding, twin="max_pool2d")
     _check_floating("max_pool2d_backward", x)
-    grad = _check_grad_output("max_pool2d_backward", grad_output, x, (*x.shape[:-2], *out))
+    grad = _check_grad_output("max_pool2d_backward", grad_output, x, (*x.shape[:-2], *out),
+                              "input, kernel size, stride and padding")
     grad = grad[None] if unbatched else grad
     windows = _windows(x4, kernel, stride, padding, out, fill=float("-inf"))
-    largest = windows[..., 0, 0]
-    for i in range(kernel[0]):  # one step per kernel position, all windows at once
-        for j in range(kernel[1]):
-            largest = torch.maximum(largest, windows[..., i, j])
-    # the winner: the first pixel of the window, row by row, that holds the maximum (PyTorch's
-    # rule for ties), found by going through the window backwards and keeping the last match
+    # the winner: the window's largest pixel; on a tie the first, row by row, as argmax picks it
+    # (PyTorch's rule)
+    winner = windows.flatten(-2).argmax(-1)
     positions = torch.arange(kernel[0] * kernel[1], device=x.device).view(kernel)
-    winner = torch.zeros(largest.shape, dtype=torch.long, device=x.device)
-    for i in reversed(range(kernel[0])):
-        for j in reversed(range(kernel[1])):
-            winner = torch.where(windows[..., i, j] == largest, positions[i, j], winner)
     # each window's gradient goes to its winner only, then back to the pixel it came from
     columns = torch.where(winner[..., None, None] == positions, grad[..., None, None], 0.0)
     grad_x = _fold(columns, tuple(x4.shape[-2:]), stride, padding)
@@ -447,7 +443,8 @@ def avg_pool2d_backward(x: torch.Tensor, kernel_size: IntOrPair, grad_output: to
     x4, unbatched, (kh, kw), stride, padding, out = _check_pool(
         "avg_pool2d_backward", x, kernel_size, stride, padding, twin="avg_pool2d")
     _check_floating("avg_pool2d_backward", x)
-    grad = _check_grad_output("avg_pool2d_backward", grad_output, x, (*x.shape[:-2], *out))
+    grad = _check_grad_output("avg_pool2d_backward", grad_output, x, (*x.shape[:-2], *out),
+                              "input, kernel size, stride and padding")
     grad = grad[None] if unbatched else grad
     share = (grad / (kh * kw))[..., None, None].expand(*grad.shape, kh, kw)  # a copy per pixel
     grad_x = _fold(share, tuple(x4.shape[-2:]), stride, padding)
@@ -474,13 +471,14 @@ def linear_backward(x: torch.Tensor, weight: torch.Tensor, grad_output: torch.Te
             raise ValueError(f"linear_backward expects {name} of shape {shape}, got shape "
                              f"{tuple(value.shape)}{hint}")
     if x.shape[1] != weight.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} features but the weight expects {weight.shape[1]} "
-                         f"(weight.shape[1] == x.shape[1])")
+        raise ValueError(f"linear_backward: x has {x.shape[1]} features but the weight expects "
+                         f"{weight.shape[1]} (weight.shape[1] == x.shape[1])")
     _check_floating("linear_backward", x)
     if weight.dtype != x.dtype:
         raise TypeError(f"linear_backward: x is {x.dtype} but weight is {weight.dtype}: convert "
                         f"with weight.to(x.dtype)")
-    grad = _check_grad_output("linear_backward", grad_output, x, (len(x), len(weight)))
+    grad = _check_grad_output("linear_backward", grad_output, x, (len(x), len(weight)),
+                              "input and weight")
     # out[n, o] = sum over i of x[n, i] * weight[o, i] + bias[o]
     return grad @ weight, grad.T @ x, grad.sum(dim=0)
 
