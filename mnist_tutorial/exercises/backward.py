@@ -17,18 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..ops import _pair
-from .core import (
-    SHOW_VALUES,
-    TIME_LIMIT,
-    VALUE_HINT,
-    CaseResult,
-    CheckReport,
-    _attempt,
-    _check,
-    _numbers,
-    _same,
-    _unusable,
-)
+from .core import TIME_LIMIT, CaseResult, CheckReport, _attempt, _check, _compare, _numbers
 
 CONV_PARTS = ("grad_x", "grad_weight", "grad_bias")
 SHAPE_HINTS = {"grad_x": "grad_x has the shape of x: one number per input pixel",
@@ -80,29 +69,10 @@ def _verdict(case: _GradCase, got: object) -> CaseResult:
 
 def _judge_part(case: _GradCase, part: str, got) -> tuple[bool, str]:
     """(passed, message) for one part of the answer."""
-    expected = case.expected[case.parts.index(part)]
-    label = f"{part}: " if len(case.parts) > 1 else ""
-    if not isinstance(got, torch.Tensor):
-        return False, (f"{label}returned an object of type {type(got).__name__}, expected a "
-                       f"torch.Tensor of shape {tuple(expected.shape)}")
-    problem = _unusable(got)
-    if problem:
-        return False, f"{label}{case.call_text()} returned {problem}"
-    got = got.detach().cpu()
-    hint = next((hint for where, hint, wrong in case.mistakes
-                 if where == part and _same(got, wrong)), "")
-    if got.shape != expected.shape:
-        return False, (f"{label}expected shape {tuple(expected.shape)}, got {tuple(got.shape)}\n"
-                       f"Hint: {hint or SHAPE_HINTS[part]}")
-    difference = (got.double() - expected.double()).abs().max().item()
-    if _same(got, expected):
-        return True, f"{label}shape {tuple(got.shape)}, max abs difference {difference:.2g}"
-    message = (f"{label}shape {tuple(got.shape)} is right but the values differ: max abs "
-               f"difference {difference:.3g}\nHint: {hint or VALUE_HINT}")
-    if got.numel() <= SHOW_VALUES:
-        message += (f"\nexpected {expected.squeeze().tolist()}"
-                    f"\ngot      {got.squeeze().tolist()}")
-    return False, message
+    return _compare(got, case.expected[case.parts.index(part)],
+                    [(hint, wrong) for where, hint, wrong in case.mistakes if where == part],
+                    SHAPE_HINTS[part], case.call_text(),
+                    f"{part}: " if len(case.parts) > 1 else "")
 
 
 def _autograd(forward: Callable, inputs: list[torch.Tensor], grad_output: torch.Tensor
@@ -148,7 +118,7 @@ def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: to
     if len(go) > 1:
         mistakes.append(("grad_weight", "sum over every image of the batch: each image adds its "
                                         "own share to the weight gradient",
-                         _autograd(lambda w: F.conv2d(x[:1] if not unbatched else x, w, None,
+                         _autograd(lambda w: F.conv2d(x[:1], w, None,
                                                       stride, padding), [weight],
                                    grad_output[:1])[0]))
     if stride != 1:
@@ -158,7 +128,7 @@ def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: to
                                    f"between) before the full convolution",
                          _ignored_stride(x, weight, go, stride, padding, unbatched)))
     if padding != 0:
-        ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+        ph, pw = _pair(padding, "padding")
         padded = _autograd(lambda x: F.conv2d(x, weight, None, stride),
                            [F.pad(x, (pw, pw, ph, ph))], grad_output)[0]
         mistakes.append(("grad_x", f"did you forget to drop the padding? the padded rows and "
@@ -174,7 +144,7 @@ def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: to
 def _ignored_stride(x, weight, go, stride, padding, unbatched) -> torch.Tensor:
     """grad_x as a learner gets it when the output gradient is not spread ``stride`` apart."""
     kh, kw = weight.shape[-2:]
-    ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+    ph, pw = _pair(padding, "padding")
     full = F.conv2d(go, weight.flip(-2, -1).transpose(0, 1), padding=(kh - 1, kw - 1))
     height, width = x.shape[-2:]
     padded = go.new_zeros(len(go), weight.shape[1], height + 2 * ph, width + 2 * pw)

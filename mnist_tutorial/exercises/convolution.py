@@ -8,6 +8,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..ops import _pair
 from .core import TIME_LIMIT, CheckReport, _Case, _check, _numbers
 
 CONV_SHAPE_HINT = ("along each axis the output size is (size + 2 * padding - kernel) // stride + 1,"
@@ -98,7 +99,7 @@ def _pool_case(kind: str, name: str, x: torch.Tensor, kernel_size, **kwargs) -> 
     if padding != 0:
         mistakes.append((f"did you forget the padding (padding={padding!r} on each side)?",
                          pool(x, kernel_size, stride)))
-        ph, pw = padding if isinstance(padding, tuple) else (padding, padding)
+        ph, pw = _pair(padding, "padding")
         if kind == "max":
             mistakes.append(("pad with -inf, not zeros, for max pooling, so that padding is "
                              "never the largest value", pool(F.pad(x, (pw, pw, ph, ph)),

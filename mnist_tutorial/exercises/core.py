@@ -203,29 +203,34 @@ def _judge(fn: Callable, case: _Case, time_limit: float | None) -> CaseResult:
 
 def _verdict(case: _Case, got: object) -> CaseResult:
     """Judge the learner's answer to one tensor case."""
+    return CaseResult(case.name, *_compare(got, case.expected, case.mistakes, case.shape_hint,
+                                           _call_text(case)))
+
+
+def _compare(got: object, expected: torch.Tensor, mistakes: list[tuple[str, torch.Tensor]],
+             shape_hint: str, call_text: str, label: str = "") -> tuple[bool, str]:
+    """(passed, message) for one tensor answer; a mistake's hint when ``got`` equals its value.
+    ``label`` starts every message (e.g. "grad_x: " for one part of an answer)."""
     if not isinstance(got, torch.Tensor):
-        return CaseResult(case.name, False, f"returned an object of type {type(got).__name__}, "
-                                            f"expected a torch.Tensor of shape "
-                                            f"{_shape(case.expected)}")
+        return False, (f"{label}returned an object of type {type(got).__name__}, expected a "
+                       f"torch.Tensor of shape {_shape(expected)}")
     problem = _unusable(got)
     if problem:
-        return CaseResult(case.name, False, f"{_call_text(case)} returned {problem}")
+        return False, f"{label}{call_text} returned {problem}"
     got = got.detach().cpu()
-    hint = next((hint for hint, wrong in case.mistakes if _same(got, wrong)), "")
-    if got.shape != case.expected.shape:
-        return CaseResult(case.name, False,
-                          f"expected shape {_shape(case.expected)}, got {_shape(got)}\n"
-                          f"Hint: {hint or case.shape_hint}")
-    difference = (got.double() - case.expected.double()).abs().max().item()
-    if _same(got, case.expected):
-        return CaseResult(case.name, True, f"shape {_shape(got)}, max abs difference "
-                                           f"{difference:.2g}")
-    message = (f"shape {_shape(got)} is right but the values differ: max abs difference "
+    hint = next((hint for hint, wrong in mistakes if _same(got, wrong)), "")
+    if got.shape != expected.shape:
+        return False, (f"{label}expected shape {_shape(expected)}, got {_shape(got)}\n"
+                       f"Hint: {hint or shape_hint}")
+    difference = (got.double() - expected.double()).abs().max().item()
+    if _same(got, expected):
+        return True, f"{label}shape {_shape(got)}, max abs difference {difference:.2g}"
+    message = (f"{label}shape {_shape(got)} is right but the values differ: max abs difference "
                f"{difference:.3g}\nHint: {hint or VALUE_HINT}")
     if got.numel() <= SHOW_VALUES:
-        message += (f"\nexpected {case.expected.squeeze().tolist()}"
+        message += (f"\nexpected {expected.squeeze().tolist()}"
                     f"\ngot      {got.squeeze().tolist()}")
-    return CaseResult(case.name, False, message)
+    return False, message
 
 
 def _guarded(name: str, call_text: str, run: Callable[[], CaseResult],

@@ -179,6 +179,7 @@ def check_validation_split(fn: Callable, *,
     cases: sizes, no overlap, nothing lost, images kept with their labels, the same split for
     the same seed and another for another seed, and every class's share kept; each case is
     stopped after ``time_limit`` seconds (None: no limit)."""
+    _check_arguments(fn, time_limit)
     tenth = tuple(round(count / 10) for count in MNIST_TRAIN_COUNTS)
     cases = [
         ("20 of 100 examples: sizes, no overlap, nothing lost",
@@ -196,7 +197,6 @@ def check_validation_split(fn: Callable, *,
          "fn(split, 10000, 0)",
          _single(lambda: made_up_split(MNIST_TRAIN_COUNTS, True, 2), 10_000, 0, True)),
     ]
-    _check_arguments(fn, time_limit)
     results = []
     for name, call_text, (call, judge) in cases:
         def run(name=name, call=call, judge=judge) -> CaseResult:
