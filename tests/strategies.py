@@ -1,4 +1,5 @@
-"""Hypothesis strategies shared by the tests of ``ops``: sizes, random tensors, pooling cases."""
+"""Hypothesis strategies shared by the tests of ``ops``: sizes, random tensors, convolution and
+pooling cases."""
 
 import torch
 from hypothesis import strategies as st
@@ -22,6 +23,22 @@ def random_tensor(seed: int, *shape: int, dtype: torch.dtype = torch.float32,
     if whole:
         return torch.randint(-2, 3, shape, generator=generator).to(dtype)
     return torch.randn(*shape, generator=generator, dtype=dtype)
+
+
+@st.composite
+def conv_cases(draw, max_size: int = 9, max_batch: int = 3, dtype: torch.dtype = torch.float32):
+    """(x, weight, bias or None, stride, padding): non-square kernels that fit the padded input,
+    stride and padding as ints or pairs; x is batched or one (C, H, W) image."""
+    n, c, o = draw(st.integers(1, max_batch)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
+    stride, padding = draw(int_or_pair(1, 3)), draw(int_or_pair(0, 2))
+    ph, pw = pair(padding)
+    kh, kw = draw(st.integers(1, min(5, h + 2 * ph))), draw(st.integers(1, min(5, w + 2 * pw)))
+    seed = draw(st.integers(0, 2**16))
+    x = random_tensor(seed, n, c, h, w, dtype=dtype)
+    weight = random_tensor(seed + 1, o, c, kh, kw, dtype=dtype)
+    bias = random_tensor(seed + 2, o, dtype=dtype) if draw(st.booleans()) else None
+    return (x if draw(st.booleans()) else x[0]), weight, bias, stride, padding
 
 
 @st.composite

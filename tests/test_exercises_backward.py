@@ -4,18 +4,13 @@ makes fails with its hint, and a learner's crash is a failed case, never an exce
 import pytest
 import torch
 import torch.nn.functional as F
+from reports import hints
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import (
-    CheckReport,
     check_conv2d_backward,
     check_max_pool2d_backward,
 )
-
-
-def hints(report: CheckReport) -> dict[str, str]:
-    """The failed cases' messages by case name."""
-    return {name: message for name, passed, message in report if not passed}
 
 
 def pair(value):

@@ -5,9 +5,10 @@ with its hint; a broken class is reported, never raised."""
 import pytest
 import torch
 import torch.nn.functional as F
+from reports import hints
 from torch import nn
 
-from mnist_tutorial.exercises import CheckReport, check_net
+from mnist_tutorial.exercises import check_net
 from mnist_tutorial.exercises.network import (
     BUILD,
     HINT_AVERAGE,
@@ -19,11 +20,6 @@ from mnist_tutorial.exercises.network import (
     STAGES,
 )
 from mnist_tutorial.models import BlogNet
-
-
-def hints(report: CheckReport) -> dict[str, str]:
-    """The failed cases' messages by case name."""
-    return {name: message for name, passed, message in report if not passed}
 
 
 class BlogPostNet(nn.Module):
@@ -275,21 +271,25 @@ def test_endless_forward_is_stopped():
 
 
 def test_few_images_and_the_random_state_and_threads_left_alone():
-    images_seen = []
+    images_seen, threads_seen = [], []
 
     class Counting(SoftmaxNet):
         def forward(self, x):
             images_seen.append(len(x))
+            threads_seen.append(torch.get_num_threads())
             return super().forward(x)
 
     torch.manual_seed(123)
-    state = torch.get_rng_state()
-    check_net(Counting)
+    state, threads = torch.get_rng_state(), torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        check_net(Counting)
+        assert torch.get_num_threads() == 2  # the setting is put back
+    finally:
+        torch.set_num_threads(threads)
+    assert set(threads_seen) == {1}  # the cases run on one thread
     assert 0 < sum(images_seen) <= 64  # a few small batches: the check answers at once
     assert torch.equal(torch.get_rng_state(), state)
-    torch.set_num_threads(2)
-    check_net(BlogNet)  # the cases run on one thread, and the setting is put back
-    assert torch.get_num_threads() == 2
 
 
 def test_hand_written_softmax_is_named():
@@ -334,4 +334,6 @@ def test_stage_table_pairs_stages_by_name_when_one_is_missing():
     assert "(5, 10, 24, 24)" in rows["conv1"] and rows["conv1"].count("(5, 10, 24, 24)") == 2
     assert "(5, 20, 20, 20)" in rows["conv2"] and "(5, 20, 8, 8)" in rows["conv2"]
     assert "(5, 20, 10, 10)" in rows["pooling 1"]  # your only pooling is the first one
-    assert "Hint: pooling 1:" in message or "Hint: conv2:" in message
+    assert rows["pooling 2"].split()[2] == "-"  # and no second one
+    # the first stage whose shape differs is named, with what it should do
+    assert message.splitlines()[-1] == "Hint: pooling 1: 2x2 max pooling halves 24 to 12"

@@ -5,15 +5,11 @@ import math
 
 import pytest
 import torch
+from reports import hints
 
 from mnist_tutorial.exercises import check_receptive_field
 from mnist_tutorial.exercises.receptive import CASES
 from mnist_tutorial.receptive_field import receptive_field
-
-
-def hints(report) -> dict[str, str]:
-    """The failed cases' messages by case name."""
-    return {name: message for name, passed, message in report if not passed}
 
 
 def forward_loop(layers):

@@ -4,6 +4,7 @@ fails with the hint that names it, and a crash or a wrong type is a failed case.
 import numpy as np
 import pytest
 import torch
+from reports import hints
 
 from mnist_tutorial.data import TensorSplit, train_validation_split
 from mnist_tutorial.exercises import check_validation_split
@@ -16,10 +17,6 @@ SIZES = "20 of 100 examples: sizes, no overlap, nothing lost"
 ODD_SIZE = "1,005 for validation: not a multiple of the 10 classes"
 MNIST_SIZES = "MNIST's sizes: 60,000 -> 50,000 training + 10,000 validation"
 
-
-def hints(report) -> dict[str, str]:
-    """The failed cases' messages by case name."""
-    return {name: message for name, passed, message in report if not passed}
 
 
 def take(split, index):
@@ -242,7 +239,7 @@ SIZE_RULE = "validation_size must be a whole number from 1 to 49 (the split has 
 
 @pytest.mark.parametrize("size, shown", [
     (True, "True (a bool)"), (torch.tensor(True), "tensor(True) (a Tensor)"),
-    (2.5, "2.5 (a float)"), (np.float64(10.0), "np.float64(10.0) (a float64)"),
+    (2.5, "2.5 (a float)"), (np.float64(10.0), f"{np.float64(10.0)!r} (a float64)"),
     ("10", "'10' (a str)"),
 ])
 def test_train_validation_split_refuses_non_integers_and_says_why(size, shown):

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import int_or_pair, pair, pool_cases, random_tensor
+from strategies import conv_cases, int_or_pair, pair, pool_cases, random_tensor
 
 from mnist_tutorial.ops import (
     INTEGERS,
@@ -21,22 +21,6 @@ from mnist_tutorial.ops import (
 
 FAST = settings(max_examples=80, deadline=None)
 SLOW = settings(max_examples=40, deadline=None)  # conv2d_loops: one Python step per output number
-
-
-@st.composite
-def conv_cases(draw, max_size: int = 9, max_channels: int = 3):
-    """(x, weight, bias, stride, padding) with a kernel that fits the padded input."""
-    batched = draw(st.booleans())
-    n, c, o = draw(st.integers(1, 3)), draw(st.integers(1, max_channels)), draw(st.integers(1, 3))
-    h, w = draw(st.integers(1, max_size)), draw(st.integers(1, max_size))
-    stride, padding = draw(int_or_pair(1, 3)), draw(int_or_pair(0, 2))
-    (ph, pw) = pair(padding)
-    kh, kw = draw(st.integers(1, min(5, h + 2 * ph))), draw(st.integers(1, min(5, w + 2 * pw)))
-    seed = draw(st.integers(0, 2**16))
-    x = random_tensor(seed, n, c, h, w)
-    weight = random_tensor(seed + 1, o, c, kh, kw)
-    bias = random_tensor(seed + 2, o) if draw(st.booleans()) else None
-    return (x if batched else x[0]), weight, bias, stride, padding
 
 
 # --- random cases against torch.nn.functional -------------------------------------------------
