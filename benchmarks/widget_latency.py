@@ -281,7 +281,7 @@ def table(baseline: dict | None, current: dict | None) -> str:
     ratio = f"{old_sum / new_sum:7.1f}x" if baseline and current else ""
     old_text = f"{old_sum:15.0f}" if baseline else f"{'-':>15}"
     new_text = f"{new_sum:10.0f}" if current else f"{'-':>10}"
-    lines.append(f"{'sum of medians':26} {old_text} {'':9} {new_text} {'':9} {ratio:>8}")
+    lines.append(f"{'sum of medians (shared)':26} {old_text} {'':9} {new_text} {'':9} {ratio:>8}")
     return "\n".join(lines)
 
 
