@@ -15,6 +15,7 @@ import math
 import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -111,17 +112,19 @@ def _reference_epoch(model: nn.Module, batches: list[Batch], optimizer: torch.op
     return total / count
 
 
-def _run_epoch(fn: Callable, setup: _Setup, mistake: str = "") -> _Result:
-    """Run ``fn`` (or the reference with ``mistake``) from the case's fixed start."""
+def _run_epoch(fn: Callable, setup: _Setup) -> _Result:
+    """Run ``fn`` from the case's fixed start."""
     model = setup.model()
     optimizer = setup.optimizer(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)  # the same dropout masks for every run
-        if fn is _reference_epoch:
-            answer = _reference_epoch(model, setup.batches(), optimizer, mistake)
-        else:
-            answer = fn(model, _once(setup.batches()), optimizer)
+        answer = fn(model, _once(setup.batches()), optimizer)
     return _Result([p.detach().clone() for p in model.parameters()], answer)
+
+
+def _run_mistake(mistake: str, setup: _Setup) -> _Result:
+    """The reference loop with ``mistake`` built in, from the case's fixed start."""
+    return _run_epoch(partial(_reference_epoch, mistake=mistake), setup)
 
 
 def _close(a: float, b: float) -> bool:
@@ -161,7 +164,7 @@ def _judge_epoch(fn: Callable, setup: _Setup) -> CaseResult:
         difference = max((a - b).abs().max().item() for a, b in zip(got.weights, expected.weights))
         hint = HINT_STEP_FIRST if _same_weights(got.weights, start) else next(
             (hint for mistake, hint in EPOCH_MISTAKES
-             if _same_weights(got.weights, _run_epoch(_reference_epoch, setup, mistake).weights)),
+             if _same_weights(got.weights, _run_mistake(mistake, setup).weights)),
             "")
         if not hint and modes and not all(modes):
             hint = HINT_TRAIN_MODE
@@ -174,7 +177,7 @@ def _judge_epoch(fn: Callable, setup: _Setup) -> CaseResult:
         problems.append(problem)
     elif not _close(loss, expected.answer):
         hint = next((hint for mistake, hint in LOSS_MISTAKES
-                     if _close(loss, _run_epoch(_reference_epoch, setup, mistake).answer)), "")
+                     if _close(loss, _run_mistake(mistake, setup).answer)), "")
         problems.append(f"returned the loss {loss:.6f}, expected {expected.answer:.6f} (the mean "
                         f"over the examples)" + (f"\nHint: {hint}" if hint else ""))
     if problems:
