@@ -16,26 +16,23 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from mnist_tutorial.checkpoints import (
+    CheckpointError,
+    CheckpointWriteError,
+    check_writable,
+    read_checkpoint,
+)
+from mnist_tutorial.config import quick_mode
 from mnist_tutorial.data import (
     DATASETS,
     DamagedDataError,
     DataNotFoundError,
     batch_count,
     load_split,
-    quick_mode,
 )
 from mnist_tutorial.models import MODELS, build_model
 from mnist_tutorial.recipes import RECIPES, Recipe, build_training, preferred_memory_format
-from mnist_tutorial.training import (
-    DEVICES,
-    CheckpointError,
-    CheckpointWriteError,
-    check_writable,
-    choose_device,
-    fit,
-    read_checkpoint,
-    seed_everything,
-)
+from mnist_tutorial.training import DEVICES, choose_device, fit, seed_everything
 
 EXIT_CODES = {
     0: "trained (or the checkpoint already holds every epoch asked for)",
@@ -214,7 +211,7 @@ def train_command(args: argparse.Namespace) -> str:
                   batch_size=recipe.batch_size, seed=settings["seed"], log=print,
                   checkpoint_path=destination, resume_from=args.resume, metadata=settings,
                   memory_format=memory_format, scheduler=scheduler, augment=augment)
-    accuracy = history.test_accuracy[-1]
+    accuracy = history.accuracy[-1]
     correct = round(accuracy * len(test) / 100)
     return f"test accuracy: {accuracy:.2f}% ({correct}/{len(test)})"
 

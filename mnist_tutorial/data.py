@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from mnist_tutorial.config import DATA_ENV, quick_mode, repository_root
+
 if TYPE_CHECKING:
     from torchvision import datasets, transforms
 
@@ -46,8 +48,6 @@ CLASS_NAMES = {
     "fashion": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 }
-DATA_ENV = "MNIST_TUTORIAL_DATA"
-QUICK_ENV = "MNIST_TUTORIAL_QUICK"
 QUICK_PER_CLASS = {"train": 200, "test": 100}
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -88,11 +88,6 @@ def _check_dataset(dataset: str) -> None:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose one of {sorted(DATASETS)}")
 
-
-def repository_root() -> Path | None:
-    """The checkout this package was installed from (editable install), or None."""
-    candidate = Path(__file__).resolve().parent.parent
-    return candidate if (candidate / "pyproject.toml").is_file() else None
 
 
 def default_data_root() -> Path:
@@ -310,10 +305,6 @@ def read_raw_split(dataset: str, train: bool, root: Path) -> tuple[torch.Tensor,
                                f"replace them with the original files")
     return images, labels
 
-
-def quick_mode() -> bool:
-    """True when ``MNIST_TUTORIAL_QUICK=1``: notebooks and the CLI use a small subset (for CI)."""
-    return os.environ.get(QUICK_ENV, "0").strip() == "1"
 
 
 def balanced_subset_indices(labels: torch.Tensor, per_class: int) -> torch.Tensor:

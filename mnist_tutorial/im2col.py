@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from mnist_tutorial.widget import NumberGrid
+from mnist_tutorial.widgets.engine import NumberGrid
 
 MAX_WINDOWS = 10  # the figure writes every number: beyond this many windows it is unreadable
 WINDOW_COLOURS = plt.get_cmap("tab10").colors

@@ -22,7 +22,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from mnist_tutorial.training import History
+from mnist_tutorial.config import in_notebook
+from mnist_tutorial.history import History
 
 
 def as_numpy(values) -> np.ndarray:
@@ -163,7 +164,7 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
     loss_axes.set_title("Training loss")
     loss_axes.set_xlabel("epoch")
     loss_axes.set_ylabel("mean cross-entropy loss per logging interval")
-    accuracy_axes.plot(range(1, len(history.test_accuracy) + 1), history.test_accuracy,
+    accuracy_axes.plot(range(1, len(history.accuracy) + 1), history.accuracy,
                        marker="o", label="this run")
     if blog_accuracy is not None:
         accuracy_axes.plot(range(1, len(blog_accuracy) + 1), blog_accuracy, marker="s",
@@ -186,17 +187,9 @@ def plot_training_curves(history, blog_accuracy: Sequence[float] | None = None) 
     history = _as_history(history)
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     _draw_curves(loss_axes, accuracy_axes, history, blog_accuracy, None)
-    figure.suptitle(f"Training curves ({len(history.test_accuracy)} epochs)")
+    figure.suptitle(f"Training curves ({len(history.accuracy)} epochs)")
     return figure
 
-
-def _in_notebook() -> bool:
-    """True inside a Jupyter kernel (JupyterLab, Notebook, Colab), False in a script or terminal."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return hasattr(get_ipython(), "kernel")
 
 
 class LiveCurves:
@@ -235,8 +228,8 @@ class LiveCurves:
         """Redraw with ``history`` after ``epoch`` (the ``on_epoch_end`` signature of ``fit``)."""
         self._draw(_as_history(history), epoch)
         self.updates += 1
-        if not _in_notebook():
-            accuracy = history.test_accuracy[-1] if history.test_accuracy else float("nan")
+        if not in_notebook():
+            accuracy = history.accuracy[-1] if history.accuracy else float("nan")
             print(f"epoch {epoch}: test accuracy {accuracy:.2f}%")
             return
         from IPython.display import Image, display

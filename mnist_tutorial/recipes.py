@@ -16,17 +16,11 @@ import torch
 from torch import nn
 
 from mnist_tutorial.augmentation import RandomAffine, background
-from mnist_tutorial.data import TensorSplit, load_split, quick_mode, repository_root
+from mnist_tutorial.checkpoints import default_checkpoint_path, load_checkpoint, save_checkpoint
+from mnist_tutorial.config import quick_mode, repository_root
+from mnist_tutorial.data import TensorSplit, load_split
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.training import (
-    Augment,
-    Scheduler,
-    default_checkpoint_path,
-    fit,
-    load_checkpoint,
-    save_checkpoint,
-    seed_everything,
-)
+from mnist_tutorial.training import Augment, Scheduler, fit, seed_everything
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -119,7 +113,7 @@ def load_or_train_blog_net(path: str | os.PathLike | None = None,
         trained_quick = bool(state["metadata"].get("quick", False))
         if quick_mode() or not trained_quick:
             log(f"Loaded the trained BlogNet from {shown} ({state['epoch']} epochs, "
-                f"test accuracy {state['history'].test_accuracy[-1]:.2f} %).")
+                f"test accuracy {state['history'].accuracy[-1]:.2f} %).")
             return model
         log(f"{shown} was trained in quick mode: training the full model again.")
     else:
@@ -134,5 +128,5 @@ def load_or_train_blog_net(path: str | os.PathLike | None = None,
                   seed=1)
     save_checkpoint(path, model, optimizer, epochs, history,
                     {"model": "blog", "quick": quick_mode(), "saved_by": "load_or_train_blog_net"})
-    log(f"Trained: test accuracy {history.test_accuracy[-1]:.2f} %; saved to {shown}.")
+    log(f"Trained: test accuracy {history.accuracy[-1]:.2f} %; saved to {shown}.")
     return model

@@ -7,16 +7,12 @@ import time
 
 import pytest
 
+from mnist_tutorial.checkpoints import read_checkpoint
 from mnist_tutorial.cli import main
-from mnist_tutorial.training import read_checkpoint
+from tests.helpers import run_cli
 
 FINAL_LINE = re.compile(r"^test accuracy: \d{1,3}\.\d\d% \(\d+/\d+\)$")
 
-
-def run_cli(*args, root):
-    env = {**os.environ, "MNIST_TUTORIAL_QUICK": "1", "MNIST_TUTORIAL_DATA": str(root)}
-    return subprocess.run([sys.executable, "-m", "mnist_tutorial", "train", *args],
-                          capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_train_end_to_end_in_quick_mode_and_resume(mnist_root, tmp_path):

@@ -4,24 +4,24 @@ import sys
 import pytest
 import torch
 
-from mnist_tutorial import data
+from mnist_tutorial import config, data
 
 
 def test_root_argument_wins_over_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DATA_ENV, str(tmp_path / "from_env"))
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path / "from_env"))
     assert data.data_root(tmp_path / "explicit") == tmp_path / "explicit"
     assert data.data_root() == tmp_path / "from_env"
 
 
 def test_default_root_is_data_folder_of_the_checkout(monkeypatch):
-    monkeypatch.delenv(data.DATA_ENV, raising=False)
-    repo = data.repository_root()
+    monkeypatch.delenv(config.DATA_ENV, raising=False)
+    repo = config.repository_root()
     assert repo is not None and (repo / "pyproject.toml").is_file()
     assert data.data_root() == repo / "data"
 
 
 def test_empty_environment_variable_falls_back_to_default(monkeypatch):
-    monkeypatch.setenv(data.DATA_ENV, "")
+    monkeypatch.setenv(config.DATA_ENV, "")
     assert data.data_root() == data.default_data_root()
 
 
@@ -39,7 +39,7 @@ def test_offline_error_names_folder_files_and_variable(tmp_path, no_network):
     assert str(tmp_path / "MNIST" / "raw") in message
     for name in data.RAW_FILES:
         assert name in message
-    assert data.DATA_ENV in message
+    assert config.DATA_ENV in message
     # nothing was left that a later run could mistake for data
     assert data.missing_files("mnist", tmp_path) == list(data.RAW_FILES)
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
@@ -65,12 +65,12 @@ def test_balanced_subset_is_fixed_and_balanced():
 
 
 def test_quick_mode_reads_environment(monkeypatch):
-    monkeypatch.setenv(data.QUICK_ENV, "1")
-    assert data.quick_mode()
-    monkeypatch.setenv(data.QUICK_ENV, "0")
-    assert not data.quick_mode()
-    monkeypatch.delenv(data.QUICK_ENV)
-    assert not data.quick_mode()
+    monkeypatch.setenv(config.QUICK_ENV, "1")
+    assert config.quick_mode()
+    monkeypatch.setenv(config.QUICK_ENV, "0")
+    assert not config.quick_mode()
+    monkeypatch.delenv(config.QUICK_ENV)
+    assert not config.quick_mode()
 
 
 def test_quick_split_has_every_class_equally(mnist_root):

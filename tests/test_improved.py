@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from test_cli import run_cli
-from test_training import toy_split
 
 from mnist_tutorial.augmentation import RandomAffine, RandomShift, background
 from mnist_tutorial.cli import build_parser, main, resolve_recipe
@@ -23,6 +21,7 @@ from mnist_tutorial.models import (
 )
 from mnist_tutorial.recipes import RECIPES, Recipe, build_training
 from mnist_tutorial.training import fit, seed_everything, train_epoch
+from tests.helpers import run_cli, toy_split
 
 FINAL_LINE = re.compile(r"^test accuracy: \d{1,3}\.\d\d% \(\d+/\d+\)$")
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -194,7 +193,7 @@ def test_resume_with_schedule_dropout_and_augmentation_gives_the_same_weights(tm
                   resume_from=tmp_path / "c.pt", **settings)
     for (name, a), b in zip(model.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
-    assert resumed.test_accuracy == unbroken.test_accuracy
+    assert resumed.accuracy == unbroken.accuracy
     assert second_scheduler.get_last_lr() == scheduler.get_last_lr()
 
 

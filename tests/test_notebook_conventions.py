@@ -1,11 +1,17 @@
+import importlib.util
 import json
 from pathlib import Path
 
 import nbformat
-import notebook_conventions as conventions
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbval.plugin import find_comment_markers, find_metadata_tags
+
+# the maintainers' notebook tool lives with CI (.ci/notebook_conventions.py), not among the tests
+_TOOL = Path(__file__).resolve().parent.parent / ".ci" / "notebook_conventions.py"
+_spec = importlib.util.spec_from_file_location("notebook_conventions", _TOOL)
+conventions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(conventions)
 
 NOTEBOOKS = sorted((conventions.REPOSITORY_ROOT / "notebooks").glob("*.ipynb"))
 VIEW = conventions.WIDGET_VIEW

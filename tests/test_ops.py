@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import conv_cases, int_or_pair, pair, pool_cases, random_tensor
 
 from mnist_tutorial.ops import (
     INTEGERS,
@@ -18,6 +17,7 @@ from mnist_tutorial.ops import (
     max_pool2d,
     pad2d,
 )
+from tests.strategies import conv_cases, int_or_pair, pair, pool_cases, random_tensor
 
 FAST = settings(max_examples=80, deadline=None)
 SLOW = settings(max_examples=40, deadline=None)  # conv2d_loops: one Python step per output number

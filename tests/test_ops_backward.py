@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import conv_cases, pool_cases, random_tensor
 
 from mnist_tutorial import ops
+from tests.strategies import conv_cases, pool_cases, random_tensor
 
 EXAMPLES = 1_000  # random cases per backward function (the course promises more than a thousand)
 TOLERANCE = 1e-10  # float64 sums of a few hundred products agree to about 1e-14

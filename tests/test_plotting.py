@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from mnist_tutorial import plotting
+from mnist_tutorial.history import History
 from mnist_tutorial.plotting import (
     LiveCurves,
     MapsAndPrediction,
@@ -20,7 +21,6 @@ from mnist_tutorial.plotting import (
     plot_maps_and_prediction,
     plot_training_curves,
 )
-from mnist_tutorial.training import History
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +87,7 @@ def test_feature_maps_one_panel_per_channel_on_one_scale():
 
 def history():
     return History(loss_epoch=[0.5, 1.0, 1.5, 2.0], loss=[1.0, 0.3, 0.2, 0.1],
-                   test_accuracy=[96.0, 97.5], train_seconds=[1.0, 1.0], eval_seconds=[0.1, 0.1])
+                   accuracy=[96.0, 97.5], train_seconds=[1.0, 1.0], eval_seconds=[0.1, 0.1])
 
 
 def test_training_curves_plot_the_history_and_the_blog():
@@ -116,7 +116,7 @@ def test_live_curves_outside_a_notebook_redraw_one_figure_and_print(capsys):
     live = LiveCurves(epochs=10, blog_accuracy=[96.35, 97.28])
     figure = live.figure
     run = history()
-    live.update(1, History(loss_epoch=run.loss_epoch[:2], loss=run.loss[:2], test_accuracy=[96.0]))
+    live.update(1, History(loss_epoch=run.loss_epoch[:2], loss=run.loss[:2], accuracy=[96.0]))
     live.update(2, run)
     assert live.figure is figure and len(figure.axes) == 2 and live.updates == 2
     assert plt.get_fignums() == []  # not a pyplot figure: the backend never shows it again
@@ -141,7 +141,7 @@ def test_live_curves_in_a_notebook_update_one_display(monkeypatch):
         shown.append(("display", image.data))
         return Handle()
 
-    monkeypatch.setattr(plotting, "_in_notebook", lambda: True)
+    monkeypatch.setattr(plotting, "in_notebook", lambda: True)
     monkeypatch.setattr("IPython.display.display", display)
     live = LiveCurves(epochs=3)
     for epoch in (1, 2, 3):

@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
-from strategies import pool_cases
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import check_pool2d
+from tests.strategies import pool_cases
 
 
 @settings(max_examples=60, deadline=None)

@@ -7,33 +7,18 @@ import sys
 import pytest
 import torch
 
-from mnist_tutorial.data import TensorSplit
-from mnist_tutorial.exercises import check_train_epoch
-from mnist_tutorial.models import BlogNet
-from mnist_tutorial.training import (
+from mnist_tutorial.checkpoints import (
     CheckpointError,
     CheckpointWriteError,
-    History,
-    choose_device,
     default_checkpoint_path,
-    evaluate,
-    fit,
     load_checkpoint,
     save_checkpoint,
-    seed_everything,
-    train_epoch,
 )
-
-
-def toy_split(n: int, seed: int) -> TensorSplit:
-    """Learnable fake digits: class k has a bright square at a class-specific place."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 10
-    images = 0.3 * torch.randn(n, 1, 28, 28, generator=generator)
-    for k in range(10):
-        row, col = 2 + 2 * (k // 5) * 5, 2 + 5 * (k % 5)
-        images[labels == k, :, row:row + 5, col:col + 5] += 2.0
-    return TensorSplit(images, labels)
+from mnist_tutorial.exercises import check_train_epoch
+from mnist_tutorial.history import History
+from mnist_tutorial.models import BlogNet
+from mnist_tutorial.training import choose_device, evaluate, fit, seed_everything, train_epoch
+from tests.helpers import toy_split
 
 
 def make_model_and_optimizer(seed: int = 0):
@@ -94,7 +79,7 @@ def test_checkpoint_round_trip(tmp_path):
     model, optimizer = make_model_and_optimizer()
     split = toy_split(64, seed=0)
     train_epoch(model, [(split.images, split.labels)], optimizer)
-    history = History(loss=[1.0], loss_epoch=[1.0], test_accuracy=[50.0])
+    history = History(loss=[1.0], loss_epoch=[1.0], accuracy=[50.0])
     path = save_checkpoint(tmp_path / "sub" / "net.pt", model, optimizer, epoch=1,
                            history=history, metadata={"model": "blog"})
     assert [p.name for p in path.parent.iterdir()] == ["net.pt"]  # no temporary file left
@@ -156,7 +141,7 @@ def test_resume_ends_with_the_same_weights(tmp_path, layout):
 
     for (name, a), b in zip(model.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
-    assert resumed.test_accuracy == unbroken.test_accuracy
+    assert resumed.accuracy == unbroken.accuracy
     assert resumed.loss == unbroken.loss
 
 
@@ -258,7 +243,8 @@ def test_a_full_disk_is_reported_and_leaves_no_temporary_file(tmp_path, monkeypa
 
 SLOW_SAVE = """
 import sys, time, torch
-from mnist_tutorial.training import History, save_checkpoint
+from mnist_tutorial.checkpoints import save_checkpoint
+from mnist_tutorial.history import History
 
 def slow_save(obj, f):
     with open(f, "wb") as handle:

@@ -25,7 +25,7 @@ final newline), so a notebook that follows the conventions is left byte for byte
 The repository URL has one home, ``[project.urls] Repository`` in ``pyproject.toml``; badges and
 setup cells are derived from it. After changing it (a fork, a move), or to check and repair::
 
-    python tests/notebook_conventions.py [--fix] notebooks/*.ipynb
+    python .ci/notebook_conventions.py [--fix] notebooks/*.ipynb
 """
 
 from __future__ import annotations
@@ -377,7 +377,7 @@ def main(arguments: list[str]) -> int:
     repair = arguments[:1] == ["--fix"]
     names = arguments[1:] if repair else arguments
     if not names or any(name.startswith("-") for name in names):
-        print("usage: python tests/notebook_conventions.py [--fix] NOTEBOOK...", file=sys.stderr)
+        print("usage: python .ci/notebook_conventions.py [--fix] NOTEBOOK...", file=sys.stderr)
         return 2
     remaining = 0
     for name in names:

@@ -9,8 +9,8 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from mnist_tutorial.gradient_explorer import FIELD, JUMP, GradientExplorer, conv2_field_box
 from mnist_tutorial.models import BlogNet
+from mnist_tutorial.widgets.gradient_explorer import FIELD, JUMP, GradientExplorer, conv2_field_box
 
 
 @pytest.fixture

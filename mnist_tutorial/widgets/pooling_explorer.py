@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.augmentation import background, translate
 from mnist_tutorial.ops import avg_pool2d, conv2d, max_pool2d
-from mnist_tutorial.widget import (
+from mnist_tutorial.widgets.engine import (
     InteractiveFigure,
     NumberGrid,
     as_image_tensor,
@@ -85,7 +85,7 @@ class PoolingExplorer(InteractiveFigure):
     ``window_values`` (the input pixels inside it) and ``cell_value``; when the settings do not
     work, ``pooled`` is None and ``message`` says why. Controls: ``kind``, ``size``, ``stride``,
     ``padding``, ``row``, ``column``. The shared API (``set``, ``plot``, ``widget``,
-    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widget`.
+    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widgets.engine`.
     """
 
     SETTINGS = ("kind", "size", "stride", "padding", "cell")

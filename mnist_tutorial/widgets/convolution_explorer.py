@@ -1,7 +1,7 @@
 """Two widgets for notebook 01: a sliding-window stepper and a kernel playground.
 
 Both follow the API shared by every widget of the course (``set``, ``plot``, ``widget``,
-``controls``, ``png``), described once in :mod:`mnist_tutorial.widget`.
+``controls``, ``png``), described once in :mod:`mnist_tutorial.widgets.engine`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from matplotlib.patches import Rectangle
 
 from mnist_tutorial import ops
 from mnist_tutorial.kernels import PRESETS, get_kernel
-from mnist_tutorial.widget import (
+from mnist_tutorial.widgets.engine import (
     InteractiveFigure,
     NumberGrid,
     as_image_tensor,
@@ -41,7 +41,7 @@ class SlidingWindowStepper(InteractiveFigure):
 
     Settings: ``step`` (``stepper.set(step=3)`` or ``stepper.step = 3``). Controls: ``step`` (a
     slider), ``play``, ``back``, ``next``. The shared API (``set``, ``plot``, ``widget``,
-    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widget`.
+    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widgets.engine`.
     """
 
     SETTINGS = ("step",)
@@ -201,7 +201,8 @@ class KernelPlayground(InteractiveFigure):
     and ``kernel`` (any 3x3 numbers; the preset becomes its name, or ``"custom"``), e.g.
     ``playground.set(index=3, preset="sharpen")`` or ``playground.kernel = [[...], ...]``.
     Controls: ``preset`` (a menu), ``index`` (a slider) and the nine number boxes
-    ``kernel[0,0]`` .. ``kernel[2,2]``. The shared API is described in :mod:`mnist_tutorial.widget`.
+    ``kernel[0,0]`` .. ``kernel[2,2]``. The shared API is described in
+    :mod:`mnist_tutorial.widgets.engine`.
     """
 
     SETTINGS = ("index", "preset", "kernel")

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
-from reports import hints
 
 from mnist_tutorial.exercises import check_receptive_field
 from mnist_tutorial.exercises.receptive import CASES
 from mnist_tutorial.receptive_field import receptive_field
+from tests.helpers import hints
 
 
 def forward_loop(layers):

@@ -4,11 +4,11 @@ fails with the hint that names it, and a crash or a wrong type is a failed case.
 import numpy as np
 import pytest
 import torch
-from reports import hints
 
 from mnist_tutorial.data import TensorSplit, train_validation_split
 from mnist_tutorial.exercises import check_validation_split
 from mnist_tutorial.exercises.validation import made_up_split
+from tests.helpers import hints
 
 SORTED_CASE = "classes stored in order (all the 0s first): every class keeps its share"
 SAME_SEED = "the same seed twice gives the same split"

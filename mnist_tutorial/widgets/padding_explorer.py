@@ -18,7 +18,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from mnist_tutorial.ops import conv2d, conv_output_size
-from mnist_tutorial.widget import InteractiveFigure, NumberGrid, is_integer, setting
+from mnist_tutorial.widgets.engine import InteractiveFigure, NumberGrid, is_integer, setting
 
 
 def window_positions(size: int, kernel: int, padding: int = 0,
@@ -148,7 +148,7 @@ class PaddingStrideExplorer(InteractiveFigure):
     ``output_shape``, ``window_positions``, ``coverage``, ``hand_output``, ``torch_output``,
     ``max_abs_difference`` (all None or empty when the kernel does not fit) and ``message``. The
     shared API (``set``, ``plot``, ``widget``, ``controls``, ``png``) is described in
-    :mod:`mnist_tutorial.widget`.
+    :mod:`mnist_tutorial.widgets.engine`.
     """
 
     SETTINGS = ("size", "kernel", "padding", "stride")

@@ -9,11 +9,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from mnist_tutorial import drawing
+from mnist_tutorial import preprocessing
 from mnist_tutorial.data import NORMALIZATION, load_split, load_torchvision, normalize
-from mnist_tutorial.drawing import DigitPad, EmptyImageError, to_mnist, to_mnist_steps
 from mnist_tutorial.models import BlogNet
+from mnist_tutorial.preprocessing import EmptyImageError, to_mnist, to_mnist_steps
 from mnist_tutorial.training import fit, seed_everything
+from mnist_tutorial.widgets import digit_pad
+from mnist_tutorial.widgets.digit_pad import DigitPad
 
 MEAN, STD = NORMALIZATION["mnist"]
 SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
@@ -51,7 +53,7 @@ def test_uint8_float_bool_and_lists_give_the_same_image():
     expected = torch.as_tensor(image).float() / 255
     for variant in (image, image / 255.0, image.astype(np.float32) / 255, image > 0,
                     torch.as_tensor(image), (image / 255).tolist()):
-        assert torch.equal(drawing.as_float_image(variant), expected)
+        assert torch.equal(preprocessing.as_float_image(variant), expected)
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -108,14 +110,14 @@ def test_steps_by_hand_on_a_rectangle():
     image = np.zeros((100, 200), dtype=np.uint8)
     image[10:90, 150:170] = 255  # a bar 80 high and 20 wide, far right
     steps = to_mnist_steps(image)
-    assert list(steps) == list(drawing.STEP_NAMES)
+    assert list(steps) == list(preprocessing.STEP_NAMES)
     assert steps["cropped"].shape == (80, 20) and bool((steps["cropped"] == 1).all())
     assert steps["scaled"].shape == (20, 5)  # longer side 20, aspect 4:1 kept
     centred = steps["centred"]
     assert centred.shape == (28, 28)
     assert centred.sum().item() == pytest.approx(steps["scaled"].sum().item())  # all ink kept
-    row, column = drawing.centre_of_mass(centred)
-    assert abs(row - drawing.CENTRE) <= 0.5 and abs(column - drawing.CENTRE) <= 0.5
+    row, column = preprocessing.centre_of_mass(centred)
+    assert abs(row - preprocessing.CENTRE) <= 0.5 and abs(column - preprocessing.CENTRE) <= 0.5
     expected = ((centred - MEAN) / STD)[None]
     assert steps["normalised"].dtype == torch.float32
     assert torch.allclose(steps["normalised"], expected)
@@ -302,9 +304,9 @@ def test_uploads_in_ipywidgets_7_and_8_formats(trained_model):
     version_8 = ({"name": "one.png", "type": "image/png", "size": len(content),
                   "content": memoryview(content),
                   "last_modified": dt.datetime.now(dt.timezone.utc)},)
-    assert drawing.uploaded_files(version_7) == [("one.png", content)]
-    assert drawing.uploaded_files(version_8) == [("one.png", content)]
-    assert np.array_equal(drawing.read_image(content), paper)
+    assert digit_pad.uploaded_files(version_7) == [("one.png", content)]
+    assert digit_pad.uploaded_files(version_8) == [("one.png", content)]
+    assert np.array_equal(digit_pad.read_image(content), paper)
     expected, _ = direct_prediction(trained_model, paper)
     for value in (version_7, version_8):
         pad = DigitPad(trained_model, canvas=False)
@@ -331,7 +333,7 @@ def test_a_file_that_is_not_an_image_gives_a_message(trained_model):
     assert "notes.txt" in pad.message and "could not read" in pad.message
     assert pad.probabilities is None
     with pytest.raises(ValueError, match="PNG or JPEG"):
-        drawing.read_image(b"not an image")
+        digit_pad.read_image(b"not an image")
 
 
 def test_pad_rejects_a_tiny_size_and_an_unknown_layer(trained_model):

@@ -5,7 +5,6 @@ fails with its hint; a learner's crash is reported, never raised."""
 import pytest
 import torch
 import torch.nn.functional as F
-from reports import hints
 from torch import nn
 
 from mnist_tutorial.exercises import check_evaluate, check_train_epoch
@@ -21,6 +20,7 @@ from mnist_tutorial.exercises.training import (
     HINT_ZERO_GRAD,
 )
 from mnist_tutorial.training import evaluate
+from tests.helpers import hints
 
 SMALLER_LAST = "a smaller last batch (8, 8, 3): the loss is the mean over the examples"
 DROPOUT = "a model with dropout, handed over in evaluation mode"

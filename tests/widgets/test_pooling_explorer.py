@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from mnist_tutorial.augmentation import translate
 from mnist_tutorial.kernels import VERTICAL_EDGES
-from mnist_tutorial.pooling_explorer import (
+from mnist_tutorial.widgets.pooling_explorer import (
     PoolingExplorer,
     feature_map,
     plot_shift_changes,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mnist_tutorial.padding_explorer import (
+from mnist_tutorial.widgets.padding_explorer import (
     PaddingStrideExplorer,
     coverage_counts,
     plot_coverage,

@@ -24,7 +24,7 @@ from mnist_tutorial.plotting import (
     maps_and_prediction_size,
     plot_image_grid,
 )
-from mnist_tutorial.widget import InteractiveFigure, is_integer
+from mnist_tutorial.widgets.engine import InteractiveFigure, is_integer
 
 KERNEL_CMAP = "RdBu_r"  # negative weights blue, positive red, zero white
 
@@ -164,7 +164,7 @@ class FeatureExplorer(InteractiveFigure):
     ``feature_maps`` (C, H, W), ``probabilities`` (10,), ``candidates`` (the indices the filters
     allow) and ``message``. Controls: ``digit`` (a slider over the candidates), ``random``,
     ``class``, ``misclassified``, ``layer``. The shared API (``set``, ``plot``, ``widget``,
-    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widget`.
+    ``controls``, ``png``) is described in :mod:`mnist_tutorial.widgets.engine`.
     """
 
     SETTINGS = ("index", "layer", "class_filter", "misclassified_only")

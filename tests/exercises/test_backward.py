@@ -4,13 +4,13 @@ makes fails with its hint, and a learner's crash is a failed case, never an exce
 import pytest
 import torch
 import torch.nn.functional as F
-from reports import hints
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import (
     check_conv2d_backward,
     check_max_pool2d_backward,
 )
+from tests.helpers import hints
 
 
 def pair(value):

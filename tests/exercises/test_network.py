@@ -5,7 +5,6 @@ with its hint; a broken class is reported, never raised."""
 import pytest
 import torch
 import torch.nn.functional as F
-from reports import hints
 from torch import nn
 
 from mnist_tutorial.exercises import check_net
@@ -20,6 +19,7 @@ from mnist_tutorial.exercises.network import (
     STAGES,
 )
 from mnist_tutorial.models import BlogNet
+from tests.helpers import hints
 
 
 class BlogPostNet(nn.Module):

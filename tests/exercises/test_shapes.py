@@ -6,11 +6,11 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from reports import hints
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import check_conv_output_size
 from mnist_tutorial.exercises.shapes import CASES
+from tests.helpers import hints
 
 # --- right answers, written the way different learners would ------------------------------------
 

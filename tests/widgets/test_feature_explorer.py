@@ -7,14 +7,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_tutorial import feature_explorer as fe
 from mnist_tutorial.activations import layer_names, layer_outputs
+from mnist_tutorial.checkpoints import load_checkpoint, save_checkpoint
 from mnist_tutorial.data import TensorSplit, load_split
-from mnist_tutorial.feature_explorer import FeatureExplorer
+from mnist_tutorial.history import History
 from mnist_tutorial.models import BlogNet
 from mnist_tutorial.plotting import plot_probabilities
 from mnist_tutorial.recipes import load_or_train_blog_net
-from mnist_tutorial.training import History, load_checkpoint, save_checkpoint
+from mnist_tutorial.widgets import feature_explorer as fe
+from mnist_tutorial.widgets.feature_explorer import FeatureExplorer
 
 BLOG_LAYERS = ["conv1", "pool1", "relu1", "conv2", "pool2", "relu2"]
 
@@ -246,10 +247,10 @@ def test_a_quick_checkpoint_is_retrained_in_full_mode(tmp_path, monkeypatch):
     path = tmp_path / "blog_net.pt"
     model = seeded_net()
     save_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.01), 2,
-                    History(test_accuracy=[50.0, 60.0]), {"quick": True})
+                    History(accuracy=[50.0, 60.0]), {"quick": True})
     monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "0")
     lines = []
     load_or_train_blog_net(path, data=toy_data, epochs=1, log=lines.append)
     assert "quick mode" in lines[0]
     assert load_checkpoint(path, BlogNet())["metadata"]["quick"] is False
-    assert math.isfinite(load_checkpoint(path, BlogNet())["history"].test_accuracy[-1])
+    assert math.isfinite(load_checkpoint(path, BlogNet())["history"].accuracy[-1])

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 from IPython.lib.pretty import pretty
-from reports import hints
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import check_conv2d, check_pool2d
+from tests.helpers import hints
 
 
 @pytest.mark.parametrize("fn", [ops.conv2d, ops.conv2d_loops, F.conv2d])

@@ -9,16 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_tutorial import widget as widget_module
-from mnist_tutorial.convolution_explorer import KernelPlayground, SlidingWindowStepper
 from mnist_tutorial.data import TensorSplit
-from mnist_tutorial.drawing import DigitPad
-from mnist_tutorial.feature_explorer import FeatureExplorer
 from mnist_tutorial.kernels import HORIZONTAL_EDGES
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.padding_explorer import PaddingStrideExplorer
-from mnist_tutorial.pooling_explorer import PoolingExplorer
-from mnist_tutorial.widget import InteractiveFigure, NumberGrid, as_image_tensor, is_integer
+from mnist_tutorial.widgets import engine as widget_module
+from mnist_tutorial.widgets.convolution_explorer import KernelPlayground, SlidingWindowStepper
+from mnist_tutorial.widgets.digit_pad import DigitPad
+from mnist_tutorial.widgets.engine import InteractiveFigure, NumberGrid, as_image_tensor, is_integer
+from mnist_tutorial.widgets.feature_explorer import FeatureExplorer
+from mnist_tutorial.widgets.padding_explorer import PaddingStrideExplorer
+from mnist_tutorial.widgets.pooling_explorer import PoolingExplorer
 
 CLASSES = [SlidingWindowStepper, KernelPlayground, PaddingStrideExplorer, PoolingExplorer,
            FeatureExplorer, DigitPad]
@@ -109,7 +109,8 @@ def test_every_widget_has_the_shared_api(cls):
     for name in ("widget", "controls"):
         assert isinstance(getattr(cls, name), property), name
     assert cls.SETTINGS and all(isinstance(name, str) for name in cls.SETTINGS)
-    assert "mnist_tutorial.widget" in cls.__doc__  # each class points to the one description
+    # each class points to the one description
+    assert "mnist_tutorial.widgets.engine" in cls.__doc__
 
 
 @pytest.mark.parametrize("name", NAMES)

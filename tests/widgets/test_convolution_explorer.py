@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mnist_tutorial.convolution_explorer import KernelPlayground, SlidingWindowStepper
 from mnist_tutorial.data import load_split
 from mnist_tutorial.kernels import PRESETS
+from mnist_tutorial.widgets.convolution_explorer import KernelPlayground, SlidingWindowStepper
 
 matplotlib.use("Agg")
 

@@ -26,7 +26,7 @@ from mnist_tutorial.receptive_field import (
     input_window,
     receptive_field,
 )
-from mnist_tutorial.widget import InteractiveFigure, as_image_tensor, is_integer, setting
+from mnist_tutorial.widgets.engine import InteractiveFigure, as_image_tensor, is_integer, setting
 
 CONV2_LAYERS = BLOG_NET_LAYERS[:3]  # conv1, the first pooling, conv2
 FIELD = receptive_field(CONV2_LAYERS)  # 14: the receptive field of a conv2 output, in pixels
@@ -54,7 +54,7 @@ class GradientExplorer(InteractiveFigure):
     a conv2 output, else None), ``nonzero`` (how many pixels have a gradient other than 0) and
     ``message``. Controls: ``target``, ``channel``, ``row``, ``column``, ``digit``. The shared API
     (``set``, ``plot``, ``widget``, ``controls``, ``png``) is described in
-    :mod:`mnist_tutorial.widget`.
+    :mod:`mnist_tutorial.widgets.engine`.
     """
 
     SETTINGS = ("index", "target", "channel", "cell")
