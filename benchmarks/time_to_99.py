@@ -37,10 +37,16 @@ from dataclasses import replace  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from mnist_tutorial.data import batch_count, batches, blog_dataloaders, load_split, quick_mode  # noqa: E402
+from mnist_tutorial.config import quick_mode  # noqa: E402
+from mnist_tutorial.data import batch_count, batches, blog_dataloaders, load_split  # noqa: E402
 from mnist_tutorial.models import BlogNet, FastNet  # noqa: E402
 from mnist_tutorial.recipes import RECIPES, build_training  # noqa: E402
-from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch  # noqa: E402
+from mnist_tutorial.training import (  # noqa: E402
+    choose_device,
+    evaluate,
+    seed_everything,
+    train_epoch_logged,
+)
 
 TARGET = 99.0
 
@@ -106,7 +112,7 @@ def fast_run(device: torch.device, root, seed: int, epochs: float, batch_size: i
             step += 1
             if step in test_at:
                 with autocast:
-                    correct, total = evaluate(model, batches(test, 2_000), layout)
+                    correct, total = evaluate(model, batches(test, 2_000))
                 synchronize(device)
                 accuracy, seconds = 100 * correct / total, time.perf_counter() - STARTED
                 report(f"  fast: epoch {step / steps_per_epoch:.2f}, "
@@ -114,7 +120,6 @@ def fast_run(device: torch.device, root, seed: int, epochs: float, batch_size: i
                 if accuracy >= TARGET:
                     return accuracy, seconds
                 best = max(best, (accuracy, seconds), key=lambda pair: pair[0])
-                model.train()
             if step == total_steps:
                 break
     return best
@@ -130,7 +135,7 @@ def blog_run(device: torch.device, root, seed: int, epochs: int) -> tuple[float,
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
     best = (0.0, math.nan)
     for epoch in range(1, epochs + 1):
-        train_epoch(model, train_loader, optimizer, epoch=epoch)
+        train_epoch_logged(model, train_loader, optimizer, epoch=epoch)
         correct, total = evaluate(model, test_loader)
         synchronize(device)
         accuracy, seconds = 100 * correct / total, time.perf_counter() - started

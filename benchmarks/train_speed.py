@@ -5,7 +5,8 @@ every image decoded into a PIL image and back, default memory layout.
 Project pipeline: the whole split preloaded as one normalised tensor, batches sliced from it,
 ``channels_last`` layout for model and data, test batches of 1,000.
 
-Both train ``BlogNet`` with SGD (lr 0.01, momentum 0.5, batch 64) from the same initial weights.
+Both train ``BlogNet`` with SGD (lr 0.01, momentum 0.5, batch 64) from the same initial weights,
+with the loop ``fit`` runs (``training.train_epoch_logged``).
 Their epochs alternate (blog, project, blog, project, ...) so that a slow patch of the machine
 hurts both alike. Usage::
 
@@ -23,7 +24,7 @@ import torch
 
 from mnist_tutorial.data import batches, blog_dataloaders, load_split
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch
+from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch_logged
 
 
 def timed(function, *args, **kwargs):
@@ -47,7 +48,7 @@ class BlogPipeline:
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.5)
 
     def train(self, epoch):
-        return train_epoch(self.model, self.loaders[0], self.optimizer, epoch=epoch)
+        return train_epoch_logged(self.model, self.loaders[0], self.optimizer, epoch=epoch)
 
     def evaluate(self):
         return evaluate(self.model, self.loaders[1])
@@ -67,12 +68,12 @@ class ProjectPipeline:
         self.generator = torch.Generator().manual_seed(seed)
 
     def train(self, epoch):
-        return train_epoch(self.model, batches(self.train_split, 64, shuffle=True,
-                                               generator=self.generator),
-                           self.optimizer, epoch=epoch, memory_format=self.layout)
+        return train_epoch_logged(self.model, batches(self.train_split, 64, shuffle=True,
+                                                      generator=self.generator),
+                                  self.optimizer, epoch=epoch)
 
     def evaluate(self):
-        return evaluate(self.model, batches(self.test_split, 1_000), memory_format=self.layout)
+        return evaluate(self.model, batches(self.test_split, 1_000))
 
 
 def main() -> None:

@@ -15,8 +15,9 @@ It measures two versions of the package in one run, each in its own Python proce
 machine's load affects both; the table pools the changes of all rounds. The controls are found
 by walking the ipywidgets tree of ``.widget`` by type and description, and the figure by type
 (``ipywidgets.Image`` bytes, or the PNGs of an ``Output`` widget's ``outputs`` in old versions),
-so both APIs work. The load average is printed first: on a busy machine (above 0.5) the times
-are high and noisy.
+so both APIs work; the classes come from ``mnist_tutorial.widgets`` or, in a baseline from before
+that folder, from the top-level modules they were in. The load average is printed first: on a
+busy machine (above 0.5) the times are high and noisy.
 
     python benchmarks/widget_latency.py                   # baseline 3cf6f72 against this tree
     python benchmarks/widget_latency.py --rounds 1        # one turn each: half the time
@@ -114,6 +115,27 @@ def sweep(count: int, top: int) -> list[int]:
     return [(i + 1) % (top + 1) for i in range(count + 1)]
 
 
+OLD_MODULES = {"digit_pad": "drawing"}  # the widgets' modules before widgets/, where renamed
+
+
+def widget_class(module: str, name: str) -> type:
+    """Class ``name`` of ``mnist_tutorial.widgets.<module>``, or of the top-level module it was in
+    before the widgets moved into ``widgets/`` (the baseline's layout).
+
+    The layout is read from the folder of the package found on the path: the editable install's
+    finder would otherwise hand an old package this tree's ``widgets``.
+    """
+    import importlib
+
+    import mnist_tutorial
+
+    if (Path(mnist_tutorial.__file__).parent / "widgets").is_dir():
+        path = f"mnist_tutorial.widgets.{module}"
+    else:
+        path = f"mnist_tutorial.{OLD_MODULES.get(module, module)}"
+    return getattr(importlib.import_module(path), name)
+
+
 def measure(repeats: int) -> dict:
     """Time every widget of the package found on the path; a JSON-ready dict."""
     import matplotlib
@@ -123,13 +145,15 @@ def measure(repeats: int) -> dict:
 
     import mnist_tutorial
     from mnist_tutorial import models
-    from mnist_tutorial.convolution_explorer import KernelPlayground, SlidingWindowStepper
     from mnist_tutorial.data import load_split
-    from mnist_tutorial.drawing import DigitPad
-    from mnist_tutorial.feature_explorer import FeatureExplorer
     from mnist_tutorial.kernels import HORIZONTAL_EDGES
-    from mnist_tutorial.padding_explorer import PaddingStrideExplorer
-    from mnist_tutorial.pooling_explorer import PoolingExplorer
+
+    SlidingWindowStepper = widget_class("convolution_explorer", "SlidingWindowStepper")
+    KernelPlayground = widget_class("convolution_explorer", "KernelPlayground")
+    PaddingStrideExplorer = widget_class("padding_explorer", "PaddingStrideExplorer")
+    PoolingExplorer = widget_class("pooling_explorer", "PoolingExplorer")
+    FeatureExplorer = widget_class("feature_explorer", "FeatureExplorer")
+    DigitPad = widget_class("digit_pad", "DigitPad")
 
     test = load_split("mnist", train=False)
     digit = test.images[0, 0]
@@ -160,7 +184,7 @@ def measure(repeats: int) -> dict:
                                        sweep(repeats, 30))
 
     try:
-        from mnist_tutorial.gradient_explorer import GradientExplorer
+        GradientExplorer = widget_class("gradient_explorer", "GradientExplorer")
     except ImportError:  # a baseline from before notebook 06
         pass
     else:  # moving the row of conv2's output: one backward pass by hand and a new picture

@@ -2,13 +2,15 @@
 
 A convolution layer writes *feature maps*, one per output channel. ``layer_outputs`` runs a model
 once and returns them by layer name, so notebooks and widgets can show what the network computes
-inside.
+inside; ``top_patches`` finds the input patches each conv1 kernel responds to most.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from mnist_tutorial.training import evaluation_mode
 
 RENAMED = {"pooling": "pool"}  # BlogNet's shared pooling module, called once per round
 
@@ -37,12 +39,10 @@ def layer_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Ten
         recorded.append((names[module], output.detach()))
 
     handles = [module.register_forward_hook(record) for module in names]
-    was_training = model.training
-    model.eval()
     try:
-        model(images.to(next(model.parameters()).device))
+        with evaluation_mode(model):
+            model(images.to(next(model.parameters()).device))
     finally:
-        model.train(was_training)
         for handle in handles:
             handle.remove()
     calls = {name: sum(1 for recorded_name, _ in recorded if recorded_name == name)
@@ -60,3 +60,26 @@ def layer_names(model: nn.Module) -> list[str]:
     first = next(model.parameters())
     channels = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
     return list(layer_outputs(model, torch.zeros(1, channels, 28, 28, dtype=first.dtype)))
+
+
+@torch.no_grad()
+def top_patches(model: nn.Module, images: torch.Tensor,
+                count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each conv1 kernel, the ``count`` input patches it responds to most, and its responses.
+
+    Returns ``patches`` (channels, count, k, k) and ``responses`` (channels, count), strongest
+    first; a response is the conv1 output at that place: patch * kernel summed, plus the bias.
+    ``images`` (N, 1, 28, 28): a few thousand at most, as all their conv1 maps are kept at once.
+    """
+    conv = model.conv1
+    maps = conv(images.to(conv.weight.device)).cpu()  # (N, C, H', W')
+    _, channels, height, width = maps.shape
+    responses, where = maps.transpose(0, 1).reshape(channels, -1).topk(count, dim=1)
+    size = conv.kernel_size[0]
+    image_index = where // (height * width)
+    row, column = where % (height * width) // width, where % width
+    patches = torch.stack([
+        torch.stack([images[n, 0, r:r + size, c:c + size].cpu()
+                     for n, r, c in zip(image_index[channel], row[channel], column[channel])])
+        for channel in range(channels)])
+    return patches, responses

@@ -3,11 +3,14 @@ layer by layer with ``mnist_tutorial.ops``, and SGD with momentum (notebook 06).
 
 The weights are the parameters of a ``BlogNet``, changed in place under ``torch.no_grad()``, so
 the same model can be tested with ``training.evaluate`` and compared with one trained by
-``loss.backward()``.
+``loss.backward()``. ``forward``, ``backward`` and ``backward_from_conv2`` are lesson code (the
+chain rule, layer by layer, as notebook 06 shows it); the last block of the module wraps them in
+the check that the model is a BlogNet in the blog post's order.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 import torch
@@ -18,24 +21,14 @@ from mnist_tutorial import ops
 from mnist_tutorial.models import BlogNet
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
-POOLS = {nn.MaxPool2d: (ops.max_pool2d, ops.max_pool2d_backward),
-         nn.AvgPool2d: (ops.avg_pool2d, ops.avg_pool2d_backward)}
-
-
-def _pooling(model: BlogNet) -> tuple[Callable, Callable]:
-    """The forward and backward functions of the model's pooling (max or average, window 2)."""
-    if not isinstance(model, BlogNet):
-        raise TypeError(f"the hand-written backward pass is written for BlogNet, got "
-                        f"{type(model).__name__}")
-    if model.order != "pool_relu":
-        raise ValueError(f"the hand-written backward pass follows the blog post's order (conv, "
-                         f"pool, ReLU), got BlogNet(order={model.order!r}): use BlogNet()")
-    return POOLS[type(model.pooling)]
+# the forward and backward functions of each pooling layer class BlogNet may hold
+POOLING_PASSES = {nn.MaxPool2d: (ops.max_pool2d, ops.max_pool2d_backward),
+                  nn.AvgPool2d: (ops.avg_pool2d, ops.avg_pool2d_backward)}
 
 
 def forward(model: BlogNet, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The scores (N, 10) and what the backward pass needs: every layer's input, by layer name."""
-    pool, _ = _pooling(model)
+    pool, _ = POOLING_PASSES[type(model.pooling)]
     saved = {"conv1": images}
     saved["pool1"] = ops.conv2d(images, model.conv1.weight, model.conv1.bias)  # (N, 10, 24, 24)
     saved["relu1"] = pool(saved["pool1"], 2)                                   # (N, 10, 12, 12)
@@ -56,7 +49,7 @@ def backward(model: BlogNet, saved: dict[str, torch.Tensor], grad_scores: torch.
     ``model.named_parameters()`` gives it, from its gradient with respect to the scores: the chain
     rule, layer by layer from fc2 back to conv1. ``input_grad``: the images' gradient too
     (``"images"``)."""
-    _, pool_backward = _pooling(model)
+    _, pool_backward = POOLING_PASSES[type(model.pooling)]
     grads = {}
     grad, grads["fc2.weight"], grads["fc2.bias"] = ops.linear_backward(
         saved["fc2"], model.fc2.weight, grad_scores)
@@ -66,13 +59,13 @@ def backward(model: BlogNet, saved: dict[str, torch.Tensor], grad_scores: torch.
     grad = grad.view(saved["relu2"].shape)                                # undo the flatten
     grad = ops.relu_backward(saved["relu2"], grad)
     grad = pool_backward(saved["pool2"], 2, grad)                         # at conv2's output
-    return {**grads, **_backward_from_conv2(model, saved, grad, input_grad)}
+    return {**grads, **backward_from_conv2(model, saved, grad, input_grad)}
 
 
-def _backward_from_conv2(model: BlogNet, saved: dict[str, torch.Tensor], grad: torch.Tensor,
-                         input_grad: bool) -> dict[str, torch.Tensor]:
+def backward_from_conv2(model: BlogNet, saved: dict[str, torch.Tensor], grad: torch.Tensor,
+                        input_grad: bool) -> dict[str, torch.Tensor]:
     """From the gradient with respect to conv2's output back to conv1 (and the images)."""
-    _, pool_backward = _pooling(model)
+    _, pool_backward = POOLING_PASSES[type(model.pooling)]
     grads = {}
     grad, grads["conv2.weight"], grads["conv2.bias"] = ops.conv2d_backward(
         saved["conv2"], model.conv2.weight, grad)
@@ -120,7 +113,7 @@ def input_gradient(model: BlogNet, image: torch.Tensor, target: str = "conv2", c
         grad = torch.zeros_like(output)
         grad[index] = 1.0  # d unit / d unit
         grads = (backward(model, saved, grad, input_grad=True) if target == "score"
-                 else _backward_from_conv2(model, saved, grad, input_grad=True))
+                 else backward_from_conv2(model, saved, grad, input_grad=True))
         return grads["images"][0, 0], output[index].item()
 
 
@@ -168,3 +161,29 @@ def train_epoch_by_hand(model: BlogNet, train_batches: Batches, optimizer: Momen
         if on_step is not None:
             on_step(steps, loss)
     return total / max(examples, 1)
+
+
+def _check_model(model: BlogNet) -> None:
+    """The hand-written passes are written for a BlogNet in the blog post's order."""
+    if not isinstance(model, BlogNet):
+        raise TypeError(f"the hand-written backward pass is written for BlogNet, got "
+                        f"{type(model).__name__}")
+    if model.order != "pool_relu":
+        raise ValueError(f"the hand-written backward pass follows the blog post's order (conv, "
+                         f"pool, ReLU), got BlogNet(order={model.order!r}): use BlogNet()")
+
+
+def _model_checked(lesson: Callable) -> Callable:
+    """``lesson(model, ...)`` after ``_check_model(model)``; ``inspect.getsource`` shows the
+    lesson (``__wrapped__``)."""
+    @functools.wraps(lesson)
+    def checked(model: BlogNet, *args, **kwargs):
+        _check_model(model)
+        return lesson(model, *args, **kwargs)
+    return checked
+
+
+# the public passes: the lesson code above behind the check of the model
+forward = _model_checked(forward)
+backward = _model_checked(backward)
+backward_from_conv2 = _model_checked(backward_from_conv2)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from mnist_tutorial.config import quick_mode, repository_root
+from mnist_tutorial.errors import CheckpointError, CheckpointWriteError
+from mnist_tutorial.files import atomic_write
 from mnist_tutorial.history import History
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler
@@ -24,15 +24,6 @@ def default_checkpoint_path(name: str) -> Path:
     """
     suffix = "-quick" if quick_mode() else ""
     return (repository_root() or Path.cwd()) / "checkpoints" / f"{name}{suffix}.pt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be read: missing, empty, damaged, or not this course's kind."""
-
-
-class CheckpointWriteError(OSError):
-    """A checkpoint cannot be written: the folder is read-only, the path is a folder, or the
-    disk is full."""
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -50,22 +41,14 @@ def check_writable(path: str | os.PathLike) -> Path:
     return path
 
 
-def _umask() -> int:
-    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer,
                     epoch: int, history: History, metadata: dict | None = None,
                     scheduler: Scheduler | None = None) -> Path:
     """Write weights, optimizer (and scheduler) state, epoch, history and plain metadata atomically.
 
-    The file is written under a temporary name in the same folder, then renamed, so an
-    interrupted save never leaves a half-written checkpoint under ``path``; temporary files that
-    an earlier, killed save left behind are removed after the next successful one. The file gets
-    the usual permissions (0666 less the umask). A failed write raises ``CheckpointWriteError``.
+    The file is written under a temporary name in the same folder, then renamed
+    (``files.atomic_write``), so an interrupted save never leaves a half-written checkpoint under
+    ``path``. A failed write raises ``CheckpointWriteError``.
     """
     path = check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,23 +61,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     }
     if scheduler is not None:
         checkpoint["scheduler"] = scheduler.state_dict()
-    prefix = f".{path.name}."
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    os.close(handle)
     try:
-        os.chmod(temporary, 0o666 & ~_umask())
-        torch.save(checkpoint, temporary)
-        os.replace(temporary, path)
+        with atomic_write(path) as temporary:
+            torch.save(checkpoint, temporary)
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk so
-        Path(temporary).unlink(missing_ok=True)
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         raise CheckpointWriteError(f"could not write the checkpoint {path} ({reason}): free "
                                    f"some disk space or save somewhere else") from error
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
-        stale.unlink(missing_ok=True)
     return path
 
 

@@ -4,8 +4,8 @@ With no options it reproduces the blog post's run (``--model blog``); ``--model 
 ``fast``, ``residual``) use the recipes notebook 08 arrives at (``mnist_tutorial.recipes``).
 ``--epochs``, ``--batch-size`` and ``--lr`` override them.
 
-Every failure the user can fix ends in one ``error:`` line (no traceback) and its own exit status
-(see ``EXIT_CODES``); only a bug in the course shows a traceback.
+Every failure the user can fix is a ``CourseError`` and ends in one ``error:`` line (no traceback)
+and the exit status ``EXIT_CODES`` gives its class; only a bug in the course shows a traceback.
 """
 
 from __future__ import annotations
@@ -16,40 +16,36 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from mnist_tutorial.checkpoints import (
+from mnist_tutorial.checkpoints import check_writable, read_checkpoint
+from mnist_tutorial.config import quick_mode
+from mnist_tutorial.data import DATASETS, batch_count, load_split
+from mnist_tutorial.errors import (
     CheckpointError,
     CheckpointWriteError,
-    check_writable,
-    read_checkpoint,
-)
-from mnist_tutorial.config import quick_mode
-from mnist_tutorial.data import (
-    DATASETS,
+    CourseError,
     DamagedDataError,
     DataNotFoundError,
-    batch_count,
-    load_split,
+    SettingsError,
 )
 from mnist_tutorial.models import MODELS, build_model
 from mnist_tutorial.recipes import RECIPES, Recipe, build_training, preferred_memory_format
 from mnist_tutorial.training import DEVICES, choose_device, fit, seed_everything
 
+# exit status: what it means (``--help`` lists these) and the errors that end in it
 EXIT_CODES = {
-    0: "trained (or the checkpoint already holds every epoch asked for)",
-    1: "a bug in the course: please report the traceback",
-    2: "bad options, or settings that differ from the checkpoint's",
-    3: "the data is missing or damaged",
-    4: "the checkpoint to resume is missing, damaged or of another model",
-    5: "a checkpoint cannot be written (read-only folder, a folder as the path, full disk)",
-    130: "interrupted (Ctrl-C); the message says how to resume",
+    0: ("trained (or the checkpoint already holds every epoch asked for)", ()),
+    1: ("a bug in the course: please report the traceback", ()),
+    2: ("bad options, or settings that differ from the checkpoint's", (SettingsError,)),
+    3: ("the data is missing or damaged", (DataNotFoundError, DamagedDataError)),
+    4: ("the checkpoint to resume is missing, damaged or of another model", (CheckpointError,)),
+    5: ("a checkpoint cannot be written (read-only folder, a folder as the path, full disk)",
+        (CheckpointWriteError,)),
+    130: ("interrupted (Ctrl-C); the message says how to resume", (KeyboardInterrupt,)),
 }
+EXIT_STATUS = {error: code for code, (_, errors) in EXIT_CODES.items() for error in errors}
 # the settings a checkpoint records and a resumed run must keep (or change with --allow-changes)
 RESUMED_SETTINGS = ("model", "dataset", "quick", "seed", "optimizer", "lr", "momentum",
                     "weight_decay", "batch_size", "augment")
-
-
-class SettingsError(ValueError):
-    """Options that cannot work together, or that differ from the checkpoint being resumed."""
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -69,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mnist_tutorial",
                                      description="Train the course's CNNs on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True)
-    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, (meaning, _) in EXIT_CODES.items())
     train = commands.add_parser("train", help="train a model and report its test accuracy",
                                 formatter_class=HelpFormatter,
                                 epilog=f"exit status:\n{codes}")
@@ -142,6 +138,10 @@ def adopt_checkpoint_settings(args: argparse.Namespace, saved: dict) -> None:
         raise CheckpointError(f"{args.resume} holds a model called {saved['model']!r}, which "
                               f"this version of the course does not have (it has "
                               f"{', '.join(sorted(MODELS))}): train it again")
+    if saved.get("dataset") is not None and saved["dataset"] not in DATASETS:
+        raise CheckpointError(f"{args.resume} was trained on a data set called "
+                              f"{saved['dataset']!r}, which this version of the course does not "
+                              f"have (it has {', '.join(sorted(DATASETS))}): train it again")
     for name in ("model", "dataset", "seed"):
         if getattr(args, name) is None and saved.get(name) is not None:
             setattr(args, name, saved[name])
@@ -193,7 +193,10 @@ def train_command(args: argparse.Namespace) -> str:
                     f"{recipe.epochs}); ask for more with --epochs")
     if destination:
         check_writable(destination)
-    device = choose_device(args.device)
+    try:
+        device = choose_device(args.device)
+    except ValueError as error:  # a device asked for but not there
+        raise SettingsError(str(error)) from None
     print(f"device: {device}; dataset: {settings['dataset']}"
           f"{' (quick subset)' if settings['quick'] else ''}")
     if settings["model"] != "blog":
@@ -213,7 +216,7 @@ def train_command(args: argparse.Namespace) -> str:
                   memory_format=memory_format, scheduler=scheduler, augment=augment)
     accuracy = history.accuracy[-1]
     correct = round(accuracy * len(test) / 100)
-    return f"test accuracy: {accuracy:.2f}% ({correct}/{len(test)})"
+    return f"{history.split} accuracy: {accuracy:.2f}% ({correct}/{len(test)})"
 
 
 def interrupted_message(args: argparse.Namespace) -> str:
@@ -238,17 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         print(train_command(args))
     except KeyboardInterrupt:
         print(interrupted_message(args), file=sys.stderr)
-        return 130
-    except (DataNotFoundError, DamagedDataError) as error:
+        return EXIT_STATUS[KeyboardInterrupt]
+    except CourseError as error:
+        status = EXIT_STATUS[type(error)]  # a CourseError missing from the table is a bug
         print(f"error: {error}", file=sys.stderr)
-        return 3
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 4
-    except CheckpointWriteError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 5
-    except ValueError as error:  # SettingsError, and a device asked for but not there
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return status
     return 0

@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import io
 import math
-import operator
 import os
 import shutil
 import tempfile
@@ -26,7 +25,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import DataLoader, Subset
 
+from mnist_tutorial.checks import as_int, is_integer
 from mnist_tutorial.config import DATA_ENV, quick_mode, repository_root
+from mnist_tutorial.errors import DamagedDataError, DataNotFoundError
+from mnist_tutorial.files import atomic_write
 
 if TYPE_CHECKING:
     from torchvision import datasets, transforms
@@ -76,18 +78,9 @@ RAW_SIZES = {"train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
              "t10k-labels-idx1-ubyte": 8 + 10_000}
 
 
-class DataNotFoundError(FileNotFoundError):
-    """The data set's files are not on disk and could not be fetched."""
-
-
-class DamagedDataError(ValueError):
-    """A data file is on disk but is not the original (cut short, or other bytes)."""
-
-
 def _check_dataset(dataset: str) -> None:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}: choose one of {sorted(DATASETS)}")
-
 
 
 def default_data_root() -> Path:
@@ -133,10 +126,9 @@ def _extract_debian_fashion(target_raw: Path) -> None:
     """Decompress Debian's Fashion-MNIST files into ``target_raw``, each one atomically."""
     target_raw.mkdir(parents=True, exist_ok=True)
     for name in RAW_FILES:
-        with tempfile.NamedTemporaryFile(dir=target_raw, prefix=f".{name}.", delete=False) as out:
-            with gzip.open(DEBIAN_FASHION_DIR / f"{name}.gz") as source:
-                shutil.copyfileobj(source, out)
-        os.replace(out.name, target_raw / name)
+        with (atomic_write(target_raw / name) as temporary, open(temporary, "wb") as out,
+              gzip.open(DEBIAN_FASHION_DIR / f"{name}.gz") as source):
+            shutil.copyfileobj(source, out)
 
 
 def _download(dataset: str, root: Path) -> None:
@@ -306,7 +298,6 @@ def read_raw_split(dataset: str, train: bool, root: Path) -> tuple[torch.Tensor,
     return images, labels
 
 
-
 def balanced_subset_indices(labels: torch.Tensor, per_class: int) -> torch.Tensor:
     """Indices of the first ``per_class`` examples of every class, in data set order (fixed)."""
     chosen = []
@@ -353,15 +344,11 @@ class TensorSplit:
 
 
 def _integer(value: object, wanted: str, example: str) -> int:
-    """``value`` as an int (Python, NumPy or one-element torch integers); else a ValueError."""
-    as_int = None
-    if not (isinstance(value, bool) or getattr(value, "dtype", None) == torch.bool):
-        with contextlib.suppress(TypeError):
-            as_int = operator.index(value)
-    if as_int is None:
+    """``value`` as an int (Python, NumPy or 0-d torch integers); else a ValueError."""
+    if not is_integer(value):
         raise ValueError(f"{wanted}, got {value!r} (a {type(value).__name__}): pass an integer, "
                          f"e.g. {example}")
-    return as_int
+    return as_int(value, wanted)
 
 
 def train_validation_split(split: TensorSplit, validation_size: int,

@@ -7,6 +7,7 @@ from torch import nn
 
 from mnist_tutorial.augmentation import background, translate
 from mnist_tutorial.data import TensorSplit, batches
+from mnist_tutorial.training import evaluation_mode
 
 
 @torch.no_grad()
@@ -17,15 +18,11 @@ def predict(model: nn.Module, split: TensorSplit,
     The model runs in evaluation mode on its own device; its train/eval mode is restored afterwards.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     probabilities = []
-    try:
+    with evaluation_mode(model):
         for images, _ in batches(split, batch_size):
             scores = model(images.to(device, non_blocking=True))
             probabilities.append(torch.softmax(scores.float(), dim=1).cpu())
-    finally:
-        model.train(was_training)
     probabilities = torch.cat(probabilities)
     return probabilities.argmax(dim=1), probabilities
 
@@ -33,8 +30,9 @@ def predict(model: nn.Module, split: TensorSplit,
 @torch.no_grad()
 def shifted_accuracy(model: nn.Module, split: TensorSplit, shift: tuple[int, int],
                      fill: float = background("mnist"), batch_size: int = 1_000) -> float:
-    """Test accuracy (percent) when every image is moved ``shift = (down, right)`` whole pixels
-    (negative: up, left), the uncovered border filled with ``fill`` (MNIST's normalised black).
+    """Accuracy (percent) on ``split`` when every image is moved ``shift = (down, right)`` whole
+    pixels (negative: up, left), the uncovered border filled with ``fill`` (MNIST's normalised
+    black).
 
     The model runs in evaluation mode on its own device; its train/eval mode is restored afterwards.
     """
@@ -43,16 +41,12 @@ def shifted_accuracy(model: nn.Module, split: TensorSplit, shift: tuple[int, int
         raise ValueError(f"shift must be (down, right) in whole pixels, smaller than the image, "
                          f"got {shift!r}")
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     correct = 0
-    try:
+    with evaluation_mode(model):
         for images, labels in batches(split, batch_size):
             moved = translate(images, torch.tensor([shift]).expand(len(images), 2), fill)
             predicted = model(moved.to(device, non_blocking=True)).argmax(dim=1)
             correct += int((predicted.cpu() == labels.cpu()).sum())
-    finally:
-        model.train(was_training)
     return 100 * correct / len(split)
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import torch
-from matplotlib.figure import Figure
 
 from mnist_tutorial import ops
 
@@ -62,34 +60,3 @@ def fit_kernel(inputs: torch.Tensor, targets: torch.Tensor, kernel_size: int = 3
         velocity = momentum * velocity + grad_kernel
         kernel = kernel - lr * velocity
     return KernelFit(torch.stack(kernels), torch.tensor(losses))
-
-
-def plot_kernel_fit(fit: KernelFit, true_kernel: torch.Tensor,
-                    snapshots: tuple[int, ...] = (0, 5, 20, 50, 150)) -> Figure:
-    """The kernel at a few steps next to the true one (numbers written in), and the loss curve."""
-    last = len(fit.kernels) - 1
-    snapshots = tuple(step for step in snapshots if step <= last) or (last,)
-    shown = [fit.kernels[step] for step in snapshots] + [true_kernel]
-    limit = max(float(kernel.abs().max()) for kernel in shown)
-    figure = plt.figure(figsize=(2.0 * len(shown), 5.6), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[1.1, 1])
-    for axes, kernel, title in zip(top.subplots(1, len(shown)), shown,
-                                   [f"step {step}" for step in snapshots] + ["true kernel"]):
-        axes.imshow(kernel.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        for (row, column), value in zip(((r, c) for r in range(kernel.shape[0])
-                                         for c in range(kernel.shape[1])), kernel.flatten()):
-            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
-        axes.set_title(title)
-        axes.set_xticks(range(kernel.shape[1]))
-        axes.set_yticks(range(kernel.shape[0]))
-        axes.set_xlabel("column")
-    top.axes[0].set_ylabel("row")
-    top.suptitle("The kernel as gradient descent moves it (same colour scale for all)")
-    axes = bottom.subplots()
-    axes.semilogy(fit.losses.numpy())
-    for step in snapshots:
-        axes.axvline(step, color="grey", linestyle=":", linewidth=1)
-    axes.set_title("Mean squared error between the kernel's output and the targets")
-    axes.set_xlabel("gradient descent step")
-    axes.set_ylabel("loss (log scale)")
-    return figure

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-POOLING = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+POOLING_LAYERS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}  # pooling name -> layer class
 ORDERS = ("pool_relu", "relu_pool")  # the blog post's conv -> pool -> ReLU, or conv -> ReLU -> pool
 
 
@@ -37,14 +37,14 @@ class BlogNet(nn.Module):
 
     def __init__(self, pooling: str = "max", order: str = "pool_relu") -> None:
         super().__init__()
-        if pooling not in POOLING:
+        if pooling not in POOLING_LAYERS:
             raise ValueError(f"unknown pooling {pooling!r}: choose 'max' or 'avg'")
         if order not in ORDERS:
             raise ValueError(f"unknown order {order!r}: choose one of {', '.join(ORDERS)}")
         self.order = order
         self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
-        self.pooling = POOLING[pooling](kernel_size=2)
+        self.pooling = POOLING_LAYERS[pooling](kernel_size=2)
         self.fc1 = nn.Linear(320, 50)
         self.fc2 = nn.Linear(50, 10)
         self.relu = nn.ReLU()

@@ -1,5 +1,6 @@
 """Figures of the course: image and feature-map grids, training curves (static and live),
-confusion matrices, feature maps with a prediction, and the PNG bytes the widgets show.
+confusion matrices, feature maps with a prediction, im2col and a kernel's fit drawn out, the
+figure primitives the widgets build on (``NumberGrid``), and the PNG bytes the widgets show.
 
 Every function returns a matplotlib ``Figure`` with a title and labelled axes (or a caption and a
 colour bar for image grids), so tests can check what is drawn and notebooks end with ``plt.show()``.
@@ -7,23 +8,33 @@ colour bar for image grids), so tests can check what is drawn and notebooks end 
 
 from __future__ import annotations
 
+import collections
 import math
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib import colors
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backend_bases import FigureCanvasBase
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import IdentityTransform
 
 from mnist_tutorial.config import in_notebook
 from mnist_tutorial.history import History
+from mnist_tutorial.im2col import im2col_parts
+from mnist_tutorial.kernel_fit import KernelFit
+
+MAX_WINDOWS = 10  # plot_im2col writes every number: beyond this many windows it is unreadable
+WINDOW_COLOURS = plt.get_cmap("tab10").colors
 
 
 def as_numpy(values) -> np.ndarray:
@@ -33,17 +44,31 @@ def as_numpy(values) -> np.ndarray:
     return np.asarray(values)
 
 
-def _image_stack(images) -> np.ndarray:
-    """(N, H, W) from (N, H, W) or (N, 1, H, W); a clear error for any other shape."""
-    array = as_numpy(images)
-    if array.ndim == 4 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 3:
-        raise ValueError(f"images must have shape (N, H, W) or (N, 1, H, W), "
-                         f"got {tuple(array.shape)}")
-    if len(array) == 0:
-        raise ValueError("images is empty: pass at least one image")
-    return array
+def as_image_tensor(values, name: str = "image", batch: bool = False) -> torch.Tensor:
+    """A float32 CPU tensor (H, W), or (N, H, W) with ``batch=True``, from a tensor, array or list.
+
+    Dimensions of size 1 in front of an image, and a channel dimension of size 1, are dropped:
+    (1, 1, H, W) and (1, H, W) are one image, (N, 1, H, W) a batch. Anything else, or an empty
+    image, raises a ``ValueError`` that names ``name``.
+    """
+    tensor = torch.as_tensor(values).detach().to("cpu", torch.float32)
+    wanted = 3 if batch else 2
+    while tensor.dim() > wanted:
+        if batch and tensor.dim() == 4 and tensor.shape[1] == 1:  # (N, 1, H, W): one channel
+            tensor = tensor[:, 0]
+        elif tensor.shape[0] == 1:
+            tensor = tensor[0]
+        else:
+            break
+    if tensor.dim() != wanted:
+        shapes = ("a batch (N, H, W) or (N, 1, H, W)" if batch
+                  else "one 2-D image (H, W), (1, H, W) or (1, 1, H, W)")
+        hint = "" if batch else "; for one digit of a batch (N, 1, 28, 28) use images[i, 0]"
+        raise ValueError(f"{name} must be {shapes}, got shape {tuple(tensor.shape)}{hint}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)}): it needs at least "
+                         f"one pixel{' and one image' if batch else ''}")
+    return tensor
 
 
 def figure_png(figure: Figure, dpi: float | None = None, draw: bool = True) -> bytes:
@@ -98,6 +123,185 @@ def png_bytes(pixels: np.ndarray, level: int = 3) -> bytes:
             + _png_chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + _png_chunk(b"IEND", b""))
 
 
+def short_number(value: float) -> str:
+    """19.0 -> '19', -0.4242 -> '-0.42': short labels for numbers written into grid cells."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def ink_colour(cmap: colors.Colormap, fraction: float) -> str:
+    """Black or white, whichever reads better on ``cmap`` at ``fraction`` (0..1) of its range."""
+    red, green, blue, _ = cmap(min(max(fraction, 0.0), 1.0))
+    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+
+
+class CachedText(Text):
+    """A text whose pixels are made once per string and style, then copied (Agg only).
+
+    Matplotlib lays out and rasterises every glyph of every text on every draw, about half a
+    millisecond for a short number; a grid of numbers redrawn on each change of a slider spends
+    most of its time there. This text renders each (string, colour, font, alignment, dpi) once,
+    alone on a small transparent canvas, and then draws those pixels as an image, rounded to whole
+    pixels. Anything unusual (rotation, a box, path effects, TeX, another renderer) is drawn the
+    usual way.
+    """
+
+    _pixels: collections.OrderedDict = collections.OrderedDict()
+    CACHED = 2048  # strings and styles kept
+
+    def draw(self, renderer) -> None:
+        if (not isinstance(renderer, RendererAgg) or not self.get_visible()
+                or not self.get_text() or self.get_rotation() or self.get_bbox_patch()
+                or self.get_path_effects() or self.get_usetex() or "$" in self.get_text()):
+            super().draw(renderer)
+            return
+        key = (self.get_text(), colors.to_rgba(self.get_color(), self.get_alpha()),
+               hash(self.get_fontproperties()), self.get_horizontalalignment(),
+               self.get_verticalalignment(), self.get_antialiased(), renderer.dpi)
+        pixels = self._pixels.get(key)
+        if pixels is None:
+            pixels = self._pixels[key] = self._render(renderer)
+            if len(self._pixels) > self.CACHED:
+                self._pixels.popitem(last=False)
+        image, left, bottom = pixels
+        x, y = self.get_transform().transform(self.get_unitless_position())
+        if image is not None and np.isfinite(x) and np.isfinite(y):
+            gc = renderer.new_gc()
+            self._set_gc_clip(gc)
+            renderer.draw_image(gc, round(x) + left, round(y) + bottom, image)
+            gc.restore()
+        self.stale = False
+
+    def _render(self, renderer) -> tuple[np.ndarray | None, int, int]:
+        """The text's RGBA pixels and where their lower left corner is from the anchor."""
+        width, height, _ = renderer.get_text_width_height_descent(
+            self.get_text(), self.get_fontproperties(), ismath=False)
+        columns, rows = 2 * math.ceil(width) + 8, 2 * math.ceil(height) + 8
+        scratch = Figure(figsize=(columns / renderer.dpi, rows / renderer.dpi), dpi=renderer.dpi)
+        scratch.patch.set_alpha(0)
+        canvas = FigureCanvasAgg(scratch)
+        anchor = (columns // 2, rows // 2)
+        scratch.text(*anchor, self.get_text(), transform=IdentityTransform(),
+                     color=self.get_color(), alpha=self.get_alpha(),
+                     fontproperties=self.get_fontproperties(),
+                     horizontalalignment=self.get_horizontalalignment(),
+                     verticalalignment=self.get_verticalalignment(),
+                     antialiased=self.get_antialiased())
+        canvas.draw()
+        pixels = np.asarray(canvas.buffer_rgba())
+        ink_rows = np.flatnonzero(pixels[:, :, 3].any(axis=1))
+        ink_columns = np.flatnonzero(pixels[:, :, 3].any(axis=0))
+        if len(ink_rows) == 0:
+            return None, 0, 0
+        top, bottom = ink_rows[0], ink_rows[-1] + 1
+        left, right = ink_columns[0], ink_columns[-1] + 1
+        image = pixels[top:bottom, left:right][::-1].copy()  # draw_image wants the bottom row first
+        return image, int(left - anchor[0]), int(pixels.shape[0] - bottom - anchor[1])
+
+
+class NumberGrid:
+    """A 2-D array drawn as an image, optionally with every number written in its cell.
+
+    Made once on an axes; ``show`` puts new values in (any shape: the image, the limits, the
+    ticks and the texts follow) without creating a new image, so a widget can redraw it cheaply.
+    NaN cells are blank (white) and get no number. Text artists are made when a larger grid
+    needs them and hidden when a smaller one does not. Every row and column gets a tick when the
+    grid is at most ``ticks_up_to`` cells wide, none when it is wider; ``ticks_up_to=None`` leaves
+    the ticks to matplotlib.
+    """
+
+    def __init__(self, axes: Axes, cmap: str, annotate_up_to: int = 10,
+                 ticks_up_to: int | None = None, fmt: Callable[[float], str] = short_number,
+                 fontsize: float = 9, labels: tuple[str, str] | None = ("column", "row")) -> None:
+        self.axes = axes
+        self.cmap = plt.get_cmap(cmap).with_extremes(bad="white")
+        self.annotate_up_to = annotate_up_to
+        self.ticks_up_to = ticks_up_to
+        self.fmt, self.fontsize = fmt, fontsize
+        self.image = axes.imshow(np.zeros((1, 1)), cmap=self.cmap, vmin=0, vmax=1,
+                                 interpolation="nearest")  # cells as squares, and fast
+        self.texts: list = []
+        self.shape: tuple[int, int] | None = None
+        if labels is not None:
+            axes.set_xlabel(labels[0])
+            axes.set_ylabel(labels[1])
+
+    def artists(self) -> list[Artist]:
+        """What ``show`` changes, in drawing order: the image, the numbers, then the frame."""
+        return [self.image, *self.texts, *self.axes.spines.values()]
+
+    def hide(self) -> None:
+        """Show nothing (in a frame of one cell); the next ``show`` sets limits and ticks anew."""
+        self.image.set_visible(False)
+        for text in self.texts:
+            text.set_visible(False)
+        self.shape = None
+        self.axes.set_xlim(-0.5, 0.5)
+        self.axes.set_ylim(0.5, -0.5)
+
+    def show(self, values, vmin: float, vmax: float, annotate: bool | None = None) -> None:
+        """Show ``values`` (H, W) on the colour scale vmin..vmax; numbers when small enough."""
+        array = as_numpy(values).astype(float)
+        height, width = array.shape
+        if vmax <= vmin:
+            vmax = vmin + 1
+        self.image.set_visible(True)
+        self.image.set_data(np.ma.masked_invalid(array))
+        self.image.set_clim(vmin, vmax)
+        if (height, width) != self.shape:
+            self.shape = (height, width)
+            self.image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
+            self.axes.set_xlim(-0.5, width - 0.5)
+            self.axes.set_ylim(height - 0.5, -0.5)
+            if self.ticks_up_to is not None:
+                small = max(height, width) <= self.ticks_up_to
+                self.axes.set_xticks(range(width) if small else [])
+                self.axes.set_yticks(range(height) if small else [])
+        if annotate is None:
+            annotate = max(height, width) <= self.annotate_up_to
+        count = height * width if annotate else 0
+        while len(self.texts) < count:
+            text = CachedText(0, 0, "", ha="center", va="center", fontsize=self.fontsize)
+            self.axes.add_artist(text)
+            text.set_clip_on(False)  # as axes.text: numbers are not clipped
+            self.texts.append(text)
+        for index, text in enumerate(self.texts):
+            if index >= count:
+                text.set_visible(False)
+                continue
+            row, column = divmod(index, width)
+            value = array[row, column]
+            if math.isnan(value):
+                text.set_visible(False)
+                continue
+            text.set_visible(True)
+            text.set_position((column, row))
+            text.set_text(self.fmt(value))
+            text.set_color(ink_colour(self.cmap, (value - vmin) / (vmax - vmin)))
+
+
+def kernel_mosaic(weight: torch.Tensor, gap: int = 1) -> torch.Tensor:
+    """Conv weights (out, in, k, k) as one image: row = output channel, column = input channel.
+
+    Kernels are separated by ``gap`` columns and rows of NaN, which ``imshow`` leaves blank.
+    """
+    if weight.ndim != 4:
+        raise ValueError(f"weight must have shape (out, in, kh, kw), got {tuple(weight.shape)}")
+    out_channels, in_channels, height, width = weight.shape
+    mosaic = torch.full((out_channels * (height + gap) - gap, in_channels * (width + gap) - gap),
+                        float("nan"))
+    for row in range(out_channels):
+        for column in range(in_channels):
+            top, left = row * (height + gap), column * (width + gap)
+            mosaic[top:top + height, left:left + width] = weight[row, column].detach().cpu()
+    return mosaic
+
+
+def shared_limit(*tensors: torch.Tensor) -> float:
+    """The largest absolute value of all tensors (at least 1e-6): a colour scale from -limit to
+    +limit, centred on zero, fits all."""
+    return max(max(tensor.detach().abs().max().item() for tensor in tensors), 1e-6)
+
+
 def plot_image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10, title: str = "",
                     cmap: str = "gray", vmin: float | None = None, vmax: float | None = None,
                     colorbar_label: str | None = None) -> Figure:
@@ -106,7 +310,7 @@ def plot_image_grid(images, titles: Sequence[str] | None = None, ncols: int = 10
     With ``colorbar_label`` the grid shares one colour scale (the data's range unless vmin/vmax
     say otherwise) and a colour bar with that label explains it.
     """
-    stack = _image_stack(images)
+    stack = as_image_tensor(images, "images", batch=True).numpy()
     if ncols < 1:
         raise ValueError(f"ncols must be at least 1, got {ncols}")
     if titles is not None and len(titles) != len(stack):
@@ -150,14 +354,15 @@ def _as_history(history) -> History:
     if isinstance(history, History):
         return history
     if isinstance(history, dict):
-        return History(**history)
+        return History.from_dict(history)
     raise ValueError(f"history must be a training.History or its to_dict(), "
                      f"got {type(history).__name__}")
 
 
 def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
                  blog_accuracy: Sequence[float] | None, epochs: int | None) -> None:
-    """Loss per logging interval on the left, test accuracy per epoch on the right."""
+    """Loss per logging interval on the left, accuracy per epoch (on the history's split) on the
+    right."""
     loss_axes.clear()
     accuracy_axes.clear()
     loss_axes.plot(history.loss_epoch, history.loss, marker=".", label="this run")
@@ -169,9 +374,9 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
     if blog_accuracy is not None:
         accuracy_axes.plot(range(1, len(blog_accuracy) + 1), blog_accuracy, marker="s",
                            linestyle="--", color="gray", label="the blog post")
-    accuracy_axes.set_title("Test accuracy")
+    accuracy_axes.set_title(f"{history.split.capitalize()} accuracy")
     accuracy_axes.set_xlabel("epoch")
-    accuracy_axes.set_ylabel("test accuracy (%)")
+    accuracy_axes.set_ylabel(f"{history.split} accuracy (%)")
     accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     if epochs is not None:
         loss_axes.set_xlim(0, epochs)
@@ -183,13 +388,13 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
 
 
 def plot_training_curves(history, blog_accuracy: Sequence[float] | None = None) -> Figure:
-    """Two panels: loss per logging interval, test accuracy per epoch (and the blog post's)."""
+    """Two panels: loss per logging interval, accuracy per epoch on the history's split (and the
+    blog post's)."""
     history = _as_history(history)
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     _draw_curves(loss_axes, accuracy_axes, history, blog_accuracy, None)
     figure.suptitle(f"Training curves ({len(history.accuracy)} epochs)")
     return figure
-
 
 
 class LiveCurves:
@@ -226,11 +431,12 @@ class LiveCurves:
 
     def update(self, epoch: int, history: History) -> None:
         """Redraw with ``history`` after ``epoch`` (the ``on_epoch_end`` signature of ``fit``)."""
-        self._draw(_as_history(history), epoch)
+        history = _as_history(history)
+        self._draw(history, epoch)
         self.updates += 1
         if not in_notebook():
             accuracy = history.accuracy[-1] if history.accuracy else float("nan")
-            print(f"epoch {epoch}: test accuracy {accuracy:.2f}%")
+            print(f"epoch {epoch}: {history.split} accuracy {accuracy:.2f}%")
             return
         from IPython.display import Image, display
 
@@ -280,7 +486,7 @@ def plot_confusion_matrix(matrix, class_names: Sequence[str], title: str) -> Fig
 def plot_probabilities(probabilities, axes: Axes | None = None, label: int | None = None,
                        title: str = "What the network predicts") -> Axes:
     """A bar per class: its probability; the predicted class in orange, the true label named."""
-    values = np.asarray(torch.as_tensor(probabilities).detach().cpu(), dtype=float)
+    values = as_numpy(probabilities).astype(float)
     if axes is None:
         _, axes = plt.subplots(figsize=(5, 3), layout="constrained")
     colours = ["tab:blue"] * len(values)
@@ -373,7 +579,7 @@ class MapsAndPrediction:
             raise ValueError(f"these panels show {len(self.maps)} channels, got {len(maps)}")
         digit = as_numpy(image).squeeze()
         self._show(self.digit, digit, float(digit.min()), float(digit.max()))
-        values = np.asarray(torch.as_tensor(probabilities).detach().cpu(), dtype=float)
+        values = as_numpy(probabilities).astype(float)
         best = int(values.argmax())
         for digit_class, (bar, value) in enumerate(zip(self.bars, values)):
             bar.set_height(value)
@@ -395,4 +601,83 @@ def plot_maps_and_prediction(image: torch.Tensor, maps: torch.Tensor, probabilit
     figure = plt.figure(figsize=maps_and_prediction_size(len(maps), ncols), layout="constrained")
     MapsAndPrediction(figure, len(maps), ncols).update(image, maps, probabilities, layer, title,
                                                        label)
+    return figure
+
+
+def _outline(axes: Axes, row: float, column: float, height: float, width: float,
+             colour: tuple[float, ...] | str, inset: float = 0.0) -> None:
+    """Draw a ``height`` x ``width`` frame of cells from cell (row, column) on ``axes``, ``inset``
+    cells inside their border (so that frames on the same cells stay apart)."""
+    axes.add_patch(Rectangle((column - 0.5 + inset, row - 0.5 + inset), width - 2 * inset,
+                             height - 2 * inset, fill=False, edgecolor=colour, linewidth=2.5,
+                             clip_on=False))
+
+
+def plot_im2col(image: torch.Tensor, kernel: torch.Tensor) -> Figure:
+    """The input with its windows, the kernel as a row, the column matrix, their product and the
+    output map; window k, column k and output k share one colour."""
+    parts = im2col_parts(image, kernel)
+    columns, output = parts["columns"], parts["output"]
+    if columns.shape[1] > MAX_WINDOWS:
+        raise ValueError(f"the image has {columns.shape[1]} windows; the figure writes every "
+                         f"number and stays readable up to {MAX_WINDOWS}: use a smaller image")
+    (kh, kw), (out_h, out_w), windows = kernel.shape, output.shape, columns.shape[1]
+    figure, axes = plt.subplots(1, 5, figsize=(16, 4.6), layout="constrained",
+                                width_ratios=[max(width, 3) for width in
+                                              (image.shape[1], kh * kw, windows, windows, out_w)])
+    panels = [(image, "1. input x,\nits windows outlined", ("column", "row")),
+              (parts["kernel_row"], f"2. kernel w as one row\n(1x{kh * kw})",
+               ("position in the kernel", "")),
+              (columns, f"3. im2col matrix ({kh * kw}x{windows}):\nwindow k is column k",
+               ("column = window", "position in the window")),
+              (parts["outputs"], f"4. row 2 @ matrix 3:\none output per window (1x{windows})",
+               ("column = window", "")),
+              (output, f"5. row 4 reshaped:\nthe feature map ({out_h}x{out_w})", ("column", "row"))]
+    for ax, (values, title, labels) in zip(axes, panels):
+        grid = NumberGrid(ax, "Blues", ticks_up_to=MAX_WINDOWS, labels=labels)
+        low, high = float(values.min()), float(values.max())
+        grid.show(values, low, high + 0.3 * (high - low))  # light colours: the numbers read well
+        ax.set_title(title)
+    axes[1].set_yticks([])
+    axes[3].set_yticks([])
+    for window in range(windows):
+        colour = WINDOW_COLOURS[window % len(WINDOW_COLOURS)]
+        row, column = divmod(window, out_w)
+        _outline(axes[0], row, column, kh, kw, colour, inset=0.06 * (window % 4))
+        _outline(axes[2], 0, window, kh * kw, 1, colour, inset=0.04)
+        _outline(axes[3], 0, window, 1, 1, colour, inset=0.04)
+        _outline(axes[4], row, column, 1, 1, colour, inset=0.04)
+    figure.suptitle("im2col: every window becomes a column, so the whole convolution is one "
+                    "matrix product")
+    return figure
+
+
+def plot_kernel_fit(fit: KernelFit, true_kernel: torch.Tensor,
+                    snapshots: tuple[int, ...] = (0, 5, 20, 50, 150)) -> Figure:
+    """The kernel at a few steps next to the true one (numbers written in), and the loss curve."""
+    last = len(fit.kernels) - 1
+    snapshots = tuple(step for step in snapshots if step <= last) or (last,)
+    shown = [fit.kernels[step] for step in snapshots] + [true_kernel]
+    limit = max(float(kernel.abs().max()) for kernel in shown)
+    figure = plt.figure(figsize=(2.0 * len(shown), 5.6), layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[1.1, 1])
+    for axes, kernel, title in zip(top.subplots(1, len(shown)), shown,
+                                   [f"step {step}" for step in snapshots] + ["true kernel"]):
+        axes.imshow(kernel.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        for (row, column), value in zip(((r, c) for r in range(kernel.shape[0])
+                                         for c in range(kernel.shape[1])), kernel.flatten()):
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        axes.set_title(title)
+        axes.set_xticks(range(kernel.shape[1]))
+        axes.set_yticks(range(kernel.shape[0]))
+        axes.set_xlabel("column")
+    top.axes[0].set_ylabel("row")
+    top.suptitle("The kernel as gradient descent moves it (same colour scale for all)")
+    axes = bottom.subplots()
+    axes.semilogy(fit.losses.numpy())
+    for step in snapshots:
+        axes.axvline(step, color="grey", linestyle=":", linewidth=1)
+    axes.set_title("Mean squared error between the kernel's output and the targets")
+    axes.set_xlabel("gradient descent step")
+    axes.set_ylabel("loss (log scale)")
     return figure

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from mnist_tutorial.data import NORMALIZATION
+from mnist_tutorial.errors import EmptyImageError
 
 MNIST_SIZE = 28
 BOX_SIZE = 20  # the longer side of every MNIST digit's bounding box
@@ -29,17 +30,19 @@ NORMALISED_RANGE = tuple((value - NORMALIZATION["mnist"][0]) / NORMALIZATION["mn
                          for value in (0.0, 1.0))  # black and white after normalising
 EMPTY_MESSAGE = ("No digit found: the image is blank (nothing is brighter than the background). "
                  "Draw a digit first, with thick strokes, then predict.")
-
-
-class EmptyImageError(ValueError):
-    """The image holds no ink, so there is no digit to preprocess."""
+TOO_LITTLE_INK_MESSAGE = ("Too little ink to be a digit: it spans {extent:.0%} of the picture (a "
+                          "dot or a speck). Draw the digit larger, with thick strokes, then "
+                          "predict.")
+NOISE_MESSAGE = ("No digit found: the picture looks like noise, not strokes of ink (scaled to "
+                 "MNIST's size it is a grey blur). Draw or photograph one digit on a plain "
+                 "background.")
 
 
 def as_float_image(image) -> torch.Tensor:
     """A 2-D float32 tensor in [0, 1] from an array or tensor: uint8 (0-255), bool or [0, 1] floats.
 
-    This checks a drawing or photo (the digit pad's input), unlike ``widget.as_image_tensor``,
-    which turns any numbers into the widgets' float images.
+    This checks a drawing or photo (the digit pad's input), unlike ``plotting.as_image_tensor``,
+    which turns any numbers into the float images of the figures and widgets.
     """
     if isinstance(image, torch.Tensor):
         array = image.detach().cpu()
@@ -150,15 +153,11 @@ def check_enough_ink(ink: torch.Tensor, cropped: torch.Tensor, scaled: torch.Ten
     """
     extent = max(cropped.shape) / max(ink.shape)
     if extent < MIN_INK_EXTENT:
-        raise EmptyImageError(f"Too little ink to be a digit: it spans {extent:.0%} of the "
-                              f"picture (a dot or a speck). Draw the digit larger, with thick "
-                              f"strokes, then predict.")
+        raise EmptyImageError(TOO_LITTLE_INK_MESSAGE.format(extent=extent))
     solid = (scaled > 0.5).float().mean().item()
     grey = ((scaled > 0.25) & (scaled < 0.75)).float().mean().item()
     if solid < MIN_SOLID_INK or grey > MAX_GREY:
-        raise EmptyImageError("No digit found: the picture looks like noise, not strokes of ink "
-                              "(scaled to MNIST's size it is a grey blur). Draw or photograph "
-                              "one digit on a plain background.")
+        raise EmptyImageError(NOISE_MESSAGE)
 
 
 def to_mnist_steps(image, invert: bool | None = None) -> dict[str, torch.Tensor]:

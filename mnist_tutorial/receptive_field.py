@@ -22,6 +22,7 @@ import torch.nn.functional as F
 Layer = tuple[int, int]  # (kernel_size, stride)
 # the blog post's network up to its last pooling: conv1 5x5, max-pool 2, conv2 5x5, max-pool 2
 BLOG_NET_LAYERS: tuple[Layer, ...] = ((5, 1), (2, 2), (5, 1), (2, 2))
+CONV2_LAYERS = BLOG_NET_LAYERS[:3]  # conv1, the first pooling, conv2: what a conv2 output sees
 
 
 def _checked(layers: Sequence[Layer]) -> list[Layer]:
@@ -67,6 +68,13 @@ def input_window(layers: Sequence[Layer], index: int) -> slice:
                          f"got {index!r}")
     start = index * input_jump(layers)
     return slice(start, start + receptive_field(layers))
+
+
+def conv2_field_box(cell: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right), end exclusive, of the input pixels conv2's output ``cell``
+    sees."""
+    rows, columns = (input_window(CONV2_LAYERS, index) for index in cell)
+    return rows.start, columns.start, rows.stop, columns.stop
 
 
 def measured_receptive_field(layers: Sequence[Layer]) -> int:

@@ -112,8 +112,9 @@ def load_or_train_blog_net(path: str | os.PathLike | None = None,
         state = load_checkpoint(path, model)
         trained_quick = bool(state["metadata"].get("quick", False))
         if quick_mode() or not trained_quick:
+            history = state["history"]
             log(f"Loaded the trained BlogNet from {shown} ({state['epoch']} epochs, "
-                f"test accuracy {state['history'].accuracy[-1]:.2f} %).")
+                f"{history.split} accuracy {history.accuracy[-1]:.2f} %).")
             return model
         log(f"{shown} was trained in quick mode: training the full model again.")
     else:
@@ -128,5 +129,5 @@ def load_or_train_blog_net(path: str | os.PathLike | None = None,
                   seed=1)
     save_checkpoint(path, model, optimizer, epochs, history,
                     {"model": "blog", "quick": quick_mode(), "saved_by": "load_or_train_blog_net"})
-    log(f"Trained: test accuracy {history.accuracy[-1]:.2f} %; saved to {shown}.")
+    log(f"Trained: {history.split} accuracy {history.accuracy[-1]:.2f} %; saved to {shown}.")
     return model

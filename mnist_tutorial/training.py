@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -54,51 +55,66 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000 + epoch
 
 
+def train_epoch(model: nn.Module, batches: Batches, optimizer: torch.optim.Optimizer) -> float:
+    """One pass over the batches, the blog post's loop; returns the mean loss per example."""
+    device = next(model.parameters()).device
+    model.train()
+    total_loss, count = 0.0, 0
+    for images, labels in batches:
+        images, labels = images.to(device), labels.to(device)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.item() * len(labels)
+        count += len(labels)
+    return total_loss / count
 
-def train_epoch(model: nn.Module, train_batches: Batches, optimizer: torch.optim.Optimizer,
-                epoch: int = 1, log_interval: int = 300, log: Callable[[str], None] | None = None,
-                history: History | None = None, total: int | None = None,
-                memory_format: torch.memory_format = torch.contiguous_format,
-                scheduler: Scheduler | None = None, augment: Augment | None = None) -> float:
-    """One pass over the training batches, the blog post's loop; returns the mean loss per example.
+
+def train_epoch_logged(model: nn.Module, batches: Batches, optimizer: torch.optim.Optimizer,
+                       epoch: int = 1, log_interval: int = 300,
+                       log: Callable[[str], None] | None = None, history: History | None = None,
+                       total: int | None = None, scheduler: Scheduler | None = None,
+                       augment: Augment | None = None) -> float:
+    """``train_epoch`` as ``fit`` runs it: with a progress bar, the loss logged, a schedule and
+    augmentation; returns the mean loss per example.
 
     Every ``log_interval`` batches the mean loss of those batches goes into ``history`` and, in
     the blog post's format ``[epoch, batch] loss: x.xxx``, to ``log``. Optional: ``augment`` changes
     each batch of images before the model sees it (see ``mnist_tutorial.augmentation``), and
-    ``scheduler`` (e.g. ``OneCycleLR``) takes one step after every batch.
+    ``scheduler`` (e.g. ``OneCycleLR``) takes one step after every batch. The losses are summed on
+    the model's device, so a GPU is not made to wait for every batch's loss.
     """
     device = next(model.parameters()).device
-    criterion = nn.CrossEntropyLoss()
     model.train()
-    running = torch.zeros((), device=device)  # summed on the device: no GPU sync every batch
-    epoch_total = torch.zeros((), device=device)  # loss times batch size: a smaller last batch
-    examples = 0                                  # counts for what it holds
-    progress = tqdm(train_batches, total=total, desc=f"epoch {epoch}", leave=False,
+    interval_loss = torch.zeros((), device=device)  # summed over the batches since the last log
+    epoch_loss = torch.zeros((), device=device)  # loss times batch size: a smaller last batch
+    count = 0                                    # counts for what it holds
+    progress = tqdm(batches, total=total, desc=f"epoch {epoch}", leave=False,
                     disable=not show_progress())
     for batch_index, (images, labels) in enumerate(progress, start=1):
-        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-        labels = labels.to(device, non_blocking=True)
+        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         if augment is not None:
             images = augment(images)
-        loss = criterion(model(images), labels)
         optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        running += loss.detach()
-        epoch_total += loss.detach() * len(labels)
-        examples += len(labels)
+        interval_loss += loss.detach()
+        epoch_loss += loss.detach() * len(labels)
+        count += len(labels)
         if batch_index % log_interval == 0:
-            mean_loss = running.item() / log_interval
-            running.zero_()
+            mean_loss = interval_loss.item() / log_interval
+            interval_loss.zero_()
             progress.set_postfix(loss=f"{mean_loss:.3f}")
             if history is not None:
                 history.loss_epoch.append(epoch - 1 + batch_index / (total or batch_index))
                 history.loss.append(mean_loss)
             if log is not None:
                 log(f"[{epoch}, {batch_index:5d}] loss: {mean_loss:.3f}")
-    return epoch_total.item() / max(examples, 1)
+    return epoch_loss.item() / max(count, 1)
 
 
 @contextlib.contextmanager
@@ -114,22 +130,19 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, test_batches: Batches,
-             memory_format: torch.memory_format = torch.contiguous_format) -> tuple[int, int]:
-    """``(correct, total)`` over the batches; no gradients are needed to test."""
+def evaluate(model: nn.Module, batches: Batches) -> tuple[int, int]:
+    """``(correct, total)`` over the batches, in evaluation mode; the model's mode is restored."""
     device = next(model.parameters()).device
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    total = 0
-    for images, labels in test_batches:
-        images = images.to(device, non_blocking=True).contiguous(memory_format=memory_format)
-        labels = labels.to(device, non_blocking=True)
-        correct += (model(images).argmax(dim=1) == labels).sum()
-        total += len(labels)
-    return int(correct.item()), total
+    correct, total = 0, 0
+    with evaluation_mode(model):
+        for images, labels in batches:
+            images, labels = images.to(device), labels.to(device)
+            correct += (model(images).argmax(dim=1) == labels).sum().item()
+            total += len(labels)
+    return correct, total
 
 
-def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
+def fit(model: nn.Module, train: TensorSplit, evaluation: TensorSplit,
         optimizer: torch.optim.Optimizer, epochs: int = 10, batch_size: int = 64, seed: int = 1,
         eval_batch_size: int = 1_000, log_interval: int = 300,
         log: Callable[[str], None] | None = None,
@@ -137,37 +150,42 @@ def fit(model: nn.Module, train: TensorSplit, test: TensorSplit,
         resume_from: str | os.PathLike | None = None,
         metadata: dict | None = None, memory_format: torch.memory_format = torch.contiguous_format,
         on_epoch_end: Callable[[int, History], None] | None = None,
-        scheduler: Scheduler | None = None, augment: Augment | None = None) -> History:
-    """Train for ``epochs`` epochs on tensors, testing after each; returns the history.
+        scheduler: Scheduler | None = None, augment: Augment | None = None,
+        evaluation_name: str = "test") -> History:
+    """Train for ``epochs`` epochs on tensors, measuring the accuracy on ``evaluation`` after each;
+    returns the history.
 
-    Each epoch's shuffle starts from ``epoch_seed(seed, epoch)``, so a run resumed from a
-    checkpoint (``resume_from``) ends with the same weights as one that was never stopped.
-    With ``checkpoint_path`` a checkpoint is written after every epoch. ``scheduler`` steps after
-    every batch (build it for ``epochs * batch_count(len(train), batch_size)`` steps); ``augment``
-    changes every training batch.
+    ``evaluation_name`` says what ``evaluation`` is (``"test"``, or ``"validation"`` for a part
+    held out of the training set): the history's ``split`` and the log lines use it. Each epoch's
+    shuffle starts from ``epoch_seed(seed, epoch)``, so a run resumed from a checkpoint
+    (``resume_from``) ends with the same weights as one that was never stopped. With
+    ``checkpoint_path`` a checkpoint is written after every epoch. ``memory_format`` (e.g.
+    ``torch.channels_last``) is the layout the data is put in, as the model's. ``scheduler`` steps
+    after every batch (build it for ``epochs * batch_count(len(train), batch_size)`` steps);
+    ``augment`` changes every training batch.
     """
-    history, first_epoch = History(), 1
+    history, first_epoch = History(split=evaluation_name), 1
     if resume_from is not None:
         state = load_checkpoint(resume_from, model, optimizer, scheduler)
         history, first_epoch = state["history"], state["epoch"] + 1
-    train = train.to(next(model.parameters()).device, memory_format)
-    test = test.to(next(model.parameters()).device, memory_format)
+    device = next(model.parameters()).device
+    train, evaluation = train.to(device, memory_format), evaluation.to(device, memory_format)
     for epoch in range(first_epoch, epochs + 1):
         torch.manual_seed(epoch_seed(seed, epoch))  # dropout and augmentation, if the model has any
         shuffle = torch.Generator().manual_seed(epoch_seed(seed, epoch))
         started = time.perf_counter()
-        train_epoch(model, batches(train, batch_size, shuffle=True, generator=shuffle), optimizer,
-                    epoch=epoch, log_interval=log_interval, log=log, history=history,
-                    total=batch_count(len(train), batch_size), memory_format=memory_format,
-                    scheduler=scheduler, augment=augment)
+        train_epoch_logged(model, batches(train, batch_size, shuffle=True, generator=shuffle),
+                           optimizer, epoch=epoch, log_interval=log_interval, log=log,
+                           history=history, total=batch_count(len(train), batch_size),
+                           scheduler=scheduler, augment=augment)
         history.train_seconds.append(time.perf_counter() - started)
         started = time.perf_counter()
-        correct, total = evaluate(model, batches(test, eval_batch_size), memory_format)
+        correct, total = evaluate(model, batches(evaluation, eval_batch_size))
         history.eval_seconds.append(time.perf_counter() - started)
         history.accuracy.append(100 * correct / total)
         if log is not None:
-            log(f"Accuracy of the network on the test images: {100 * correct / total:.2f} % "
-                f"[{correct}/{total}]")
+            log(f"Accuracy of the network on the {evaluation_name} images: "
+                f"{100 * correct / total:.2f} % [{correct}/{total}]")
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model, optimizer, epoch, history,
                             {**(metadata or {}), "seed": seed, "epochs": epochs}, scheduler)

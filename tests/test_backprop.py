@@ -1,5 +1,8 @@
 """The blog post's network without autograd: forward, backward, SGD with momentum and a short
-training run, each against PyTorch's own (autograd, torch.optim.SGD); and the input gradient."""
+training run, each against PyTorch's own (autograd, torch.optim.SGD); the input gradient; and the
+lesson code notebook 06 shows."""
+
+import inspect
 
 import pytest
 import torch
@@ -10,6 +13,7 @@ from hypothesis import strategies as st
 from mnist_tutorial import backprop
 from mnist_tutorial.models import BlogNet, ImprovedNet
 from mnist_tutorial.training import train_epoch
+from tests.helpers import assert_lesson_code
 
 
 def blog_net(seed: int, pooling: str = "max", dtype=torch.float64) -> BlogNet:
@@ -124,3 +128,20 @@ def test_bad_settings_and_models_are_refused():
         backprop.forward(ImprovedNet(), torch.zeros(1, 1, 28, 28))
     with pytest.raises(ValueError, match=r"the blog post's order .*BlogNet\(order='relu_pool'\)"):
         backprop.forward(BlogNet(order="relu_pool"), torch.zeros(1, 1, 28, 28))
+
+
+@pytest.mark.parametrize("function", [backprop.backward, backprop.backward_from_conv2])
+def test_backward_passes_refuse_other_models_too(function):
+    saved = backprop.forward(blog_net(0, dtype=torch.float32), torch.zeros(1, 1, 28, 28))[1]
+    with pytest.raises(TypeError, match="written for BlogNet, got ImprovedNet"):
+        function(ImprovedNet(), saved, torch.zeros(1, 10), input_grad=False)
+    with pytest.raises(ValueError, match=r"the blog post's order .*BlogNet\(order='relu_pool'\)"):
+        function(BlogNet(order="relu_pool"), saved, torch.zeros(1, 10), input_grad=False)
+
+
+@pytest.mark.parametrize("function", [backprop.backward, backprop.backward_from_conv2],
+                         ids=lambda function: function.__name__)
+def test_notebook_06_shows_the_chain_rule_as_lesson_code(function):
+    assert_lesson_code(function)
+    source = inspect.getsource(function)
+    assert "_backward(" in source and "POOLING_PASSES[type(model.pooling)]" in source

@@ -6,13 +6,17 @@ import sys
 import time
 
 import pytest
+import torch
 
-from mnist_tutorial.checkpoints import read_checkpoint
-from mnist_tutorial.cli import main
+from mnist_tutorial import errors
+from mnist_tutorial.checkpoints import read_checkpoint, save_checkpoint
+from mnist_tutorial.cli import EXIT_CODES, EXIT_STATUS, build_parser, main, resolve_recipe
+from mnist_tutorial.history import History
+from mnist_tutorial.models import BlogNet
+from mnist_tutorial.recipes import RECIPES, Recipe
 from tests.helpers import run_cli
 
 FINAL_LINE = re.compile(r"^test accuracy: \d{1,3}\.\d\d% \(\d+/\d+\)$")
-
 
 
 def test_train_end_to_end_in_quick_mode_and_resume(mnist_root, tmp_path):
@@ -171,3 +175,73 @@ def test_ctrl_c_prints_the_resume_command_and_exits_130(mnist_root, tmp_path):
                       root=mnist_root)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("Accuracy of the network") == 1
+
+
+def parse(*args):
+    return build_parser().parse_args(["train", *args])
+
+
+def test_blog_model_keeps_the_blog_defaults_and_improved_has_its_own():
+    assert resolve_recipe(parse()) == Recipe(epochs=10, batch_size=64, lr=0.01, momentum=0.5)
+    assert resolve_recipe(parse("--model", "improved")) == RECIPES["improved"]
+    overridden = resolve_recipe(parse("--model", "improved", "--epochs", "3", "--batch-size", "32",
+                                      "--lr", "0.001"))
+    assert (overridden.epochs, overridden.batch_size, overridden.lr) == (3, 32, 0.001)
+    assert overridden.optimizer == "adamw" and overridden.augment
+    assert resolve_recipe(parse("--momentum", "0.9")).momentum == 0.9
+
+
+def test_momentum_is_refused_for_the_improved_recipe(capsys):
+    assert main(["train", "--model", "improved", "--momentum", "0.9"]) == 2
+    assert "--momentum applies to SGD" in capsys.readouterr().err
+
+
+def test_cli_trains_the_improved_model_in_quick_mode(mnist_root, tmp_path):
+    checkpoint = tmp_path / "improved.pt"
+    result = run_cli("--model", "improved", "--epochs", "2", "--save", str(checkpoint),
+                     root=mnist_root)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[1].startswith("recipe: 2 epochs, batch 128, adamw with a one-cycle schedule")
+    assert FINAL_LINE.match(lines[-1]) and lines[-1].endswith("/1000)")
+    assert result.stdout.count("Accuracy of the network on the test images") == 2
+    accuracy = float(lines[-1].split()[2].rstrip("%"))
+    assert accuracy > 50  # ten classes: chance is 10 %
+    refused = run_cli("--model", "improved", "--epochs", "3", "--resume", str(checkpoint),
+                      root=mnist_root)
+    assert refused.returncode == 2
+    assert "epochs: 2 in the checkpoint (the length its one-cycle schedule is planned for), " \
+           "3 now" in refused.stderr
+
+
+def test_every_course_error_has_one_exit_status_from_the_table(capsys):
+    course_errors = {value for value in vars(errors).values() if isinstance(value, type)
+                     and issubclass(value, errors.CourseError) and value is not errors.CourseError}
+    course_errors.discard(errors.EmptyImageError)  # the digit pad's; the CLI reads no images
+    assert course_errors <= set(EXIT_STATUS)  # every error the CLI can raise has its status
+    assert EXIT_STATUS == {errors.SettingsError: 2, errors.DataNotFoundError: 3,
+                           errors.DamagedDataError: 3, errors.CheckpointError: 4,
+                           errors.CheckpointWriteError: 5, KeyboardInterrupt: 130}
+    assert set(EXIT_STATUS.values()) <= set(EXIT_CODES)  # and --help explains it
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    shown = capsys.readouterr().out
+    for code, (meaning, _) in EXIT_CODES.items():
+        assert f"{code:>3}  {meaning}" in shown
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_is_not_there_exits_2(capsys):
+    assert main(["train", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: device 'cuda' was asked for but is not available here")
+    assert "Traceback" not in err
+
+
+def test_a_checkpoint_of_an_unknown_data_set_exits_4(tmp_path, capsys):
+    model = BlogNet()
+    path = save_checkpoint(tmp_path / "kmnist.pt", model, torch.optim.SGD(model.parameters(), 0.1),
+                           1, History(), {"model": "blog", "dataset": "kmnist"})
+    assert main(["train", "--resume", str(path)]) == 4
+    err = capsys.readouterr().err
+    assert "trained on a data set called 'kmnist'" in err and "Traceback" not in err

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,15 +63,6 @@ def test_balanced_subset_is_fixed_and_balanced():
     assert torch.bincount(labels[indices]).tolist() == [0, 2, 2, 2]
     with pytest.raises(ValueError, match="class 1 has only 3 examples"):
         data.balanced_subset_indices(labels, per_class=4)
-
-
-def test_quick_mode_reads_environment(monkeypatch):
-    monkeypatch.setenv(config.QUICK_ENV, "1")
-    assert config.quick_mode()
-    monkeypatch.setenv(config.QUICK_ENV, "0")
-    assert not config.quick_mode()
-    monkeypatch.delenv(config.QUICK_ENV)
-    assert not config.quick_mode()
 
 
 def test_quick_split_has_every_class_equally(mnist_root):
@@ -141,6 +133,21 @@ def test_train_validation_split_refuses_impossible_sizes(size):
     with pytest.raises(ValueError, match="validation_size must be a whole number from 1 to 49 "
                                          "\\(the split has 50 examples\\)"):
         data.train_validation_split(split, size, seed=0)
+
+
+@pytest.mark.parametrize("size", [np.int64(10), torch.tensor(10)], ids=["numpy", "torch"])
+def test_train_validation_split_takes_numpy_and_torch_integers(size):
+    split = data.TensorSplit(torch.zeros(50, 1, 1, 1), torch.zeros(50, dtype=torch.long))
+    train, validation = data.train_validation_split(split, size, seed=np.int32(0))
+    assert (len(train), len(validation)) == (40, 10)
+
+
+@pytest.mark.parametrize("seed", [torch.tensor(True), np.bool_(False), 1.0, "1"])
+def test_train_validation_split_refuses_seeds_that_are_no_integers(seed):
+    split = data.TensorSplit(torch.zeros(50, 1, 1, 1), torch.zeros(50, dtype=torch.long))
+    with pytest.raises(ValueError, match="seed must be a whole number, got .*: pass an integer, "
+                                         "e.g. 0"):
+        data.train_validation_split(split, 10, seed=seed)
 
 
 def test_blog_dataloaders_quick_subset(mnist_root):

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from mnist_tutorial import ops
-from mnist_tutorial.im2col import im2col_parts, plot_im2col
+from mnist_tutorial.im2col import im2col_parts
+from mnist_tutorial.plotting import plot_im2col
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_tutorial.kernel_fit import fit_kernel, plot_kernel_fit
+from mnist_tutorial.kernel_fit import fit_kernel
 from mnist_tutorial.kernels import SOBEL_VERTICAL_EDGES
+from mnist_tutorial.plotting import plot_kernel_fit
 
 
 @pytest.fixture

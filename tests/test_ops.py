@@ -1,5 +1,9 @@
-"""The from-scratch ops against torch.nn.functional: random cases (hypothesis), worked examples
-done by hand, and every bad input."""
+"""The from-scratch forward ops against torch.nn.functional: random cases (hypothesis), the
+plain-loop versions, worked examples done by hand, every bad input, and the lesson code the
+notebooks show. The backward passes: tests/test_ops_backward.py."""
+
+import inspect
+import math
 
 import numpy as np
 import pytest
@@ -8,8 +12,9 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mnist_tutorial import ops
+from mnist_tutorial.op_checks import INTEGERS
 from mnist_tutorial.ops import (
-    INTEGERS,
     avg_pool2d,
     conv2d,
     conv2d_loops,
@@ -17,6 +22,7 @@ from mnist_tutorial.ops import (
     max_pool2d,
     pad2d,
 )
+from tests.helpers import assert_lesson_code
 from tests.strategies import conv_cases, int_or_pair, pair, pool_cases, random_tensor
 
 FAST = settings(max_examples=80, deadline=None)
@@ -131,6 +137,40 @@ def test_conv2d_and_pools_take_any_memory_layout(layout):
     torch.testing.assert_close(conv2d(x, weight), F.conv2d(x, weight))
     assert torch.equal(max_pool2d(x, 2), F.max_pool2d(x, 2))
     torch.testing.assert_close(avg_pool2d(x, 3, 2, 1), F.avg_pool2d(x, 3, 2, 1))
+
+
+# --- the plain-loop pooling (the solution of notebook 03's exercise) ------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(pool_cases())
+def test_max_pool2d_loops_matches_pytorch(case):
+    x, kernel, stride, padding = case
+    expected = F.max_pool2d(x, kernel, stride, padding)
+    got = ops.max_pool2d_loops(x, kernel, stride, padding)
+    assert got.shape == expected.shape and torch.equal(got, expected)  # a max is one input: exact
+
+
+@settings(max_examples=60, deadline=None)
+@given(pool_cases())
+def test_avg_pool2d_loops_matches_pytorch(case):
+    x, kernel, stride, padding = case
+    expected = F.avg_pool2d(x, kernel, stride, padding)  # count_include_pad=True by default
+    got = ops.avg_pool2d_loops(x, kernel, stride, padding)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int64, torch.float64])
+def test_max_pool2d_loops_on_other_dtypes(dtype):
+    x = torch.randint(0 if dtype == torch.uint8 else -50, 50, (2, 3, 7, 6),
+                      generator=torch.Generator().manual_seed(0)).to(dtype)
+    expected = F.max_pool2d(x, 3, 2, 1)  # the padding never wins, even on negative integers
+    assert torch.equal(ops.max_pool2d_loops(x, 3, 2, 1), expected)
+
+
+def test_avg_pool2d_loops_on_int64_rounds_toward_zero_as_pytorch():
+    x = torch.randint(-50, 50, (2, 2, 7, 7), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(ops.avg_pool2d_loops(x, 3, 2, 1), F.avg_pool2d(x, 3, 2, 1))
 
 
 # --- every dtype, as torch.nn.functional --------------------------------------------------------
@@ -428,6 +468,22 @@ def test_pool_errors(pool):
         pool(x, 0)
 
 
+@pytest.mark.parametrize("fn", [ops.max_pool2d_loops, ops.avg_pool2d_loops])
+@pytest.mark.parametrize("call, error, message", [
+    (lambda fn: fn(torch.zeros(4, 4), 2), ValueError,
+     r"expects an input of shape \(N, C, H, W\) or \(C, H, W\).*x\[None\]"),
+    (lambda fn: fn(torch.zeros(1, 4, 4), 2, padding=2), ValueError,
+     r"padding \(2, 2\) is more than half the kernel size"),
+    (lambda fn: fn(torch.zeros(1, 4, 4), 5), ValueError, "larger than the padded input"),
+    (lambda fn: fn(torch.zeros(1, 4, 4), 2, 0), ValueError, "stride must be positive"),
+    (lambda fn: fn(torch.zeros(1, 4, 4, dtype=torch.bool), 2), TypeError, "does not work on"),
+    (lambda fn: fn([[[1.0]]], 1), TypeError, r"convert with torch.as_tensor\(x\)"),
+])
+def test_loops_refuse_bad_input_as_the_fast_versions(fn, call, error, message):
+    with pytest.raises(error, match=message):
+        call(fn)
+
+
 def test_pad2d_errors():
     with pytest.raises(ValueError, match="needs at least 2 dimensions"):
         pad2d(torch.zeros(3), 1)
@@ -445,3 +501,55 @@ def test_pad2d_errors():
 def test_conv_output_size_errors(args, message):
     with pytest.raises(ValueError, match=message):
         conv_output_size(*args)
+
+
+# --- the lesson code the notebooks show -----------------------------------------------------------
+
+LESSONS = [ops.conv2d_loops, ops.conv2d, ops.pad2d, ops.max_pool2d, ops.avg_pool2d,
+           ops.max_pool2d_loops, ops.avg_pool2d_loops, ops.conv_output_size, ops.conv2d_backward,
+           ops.max_pool2d_backward, ops.avg_pool2d_backward, ops.relu_backward,
+           ops.linear_backward, ops.cross_entropy_backward]
+
+
+@pytest.mark.parametrize("function", LESSONS, ids=lambda function: function.__name__)
+def test_the_notebooks_show_lesson_code(function):
+    assert_lesson_code(function)
+
+
+def test_conv2d_loops_source_is_just_the_loops():
+    source = inspect.getsource(ops.conv2d_loops)
+    assert source.count("for ") == 4 and "pad2d(x, padding)" in source
+    assert "wrap" not in source and "complex" not in source
+
+
+@pytest.mark.parametrize("function", LESSONS, ids=lambda function: function.__name__)
+def test_public_functions_keep_their_names_docstrings_and_signatures(function):
+    lesson = function.__wrapped__
+    assert function is not lesson and function.__name__ == lesson.__name__
+    assert function.__doc__ == lesson.__doc__ and function.__module__ == "mnist_tutorial.ops"
+    public = inspect.signature(function)
+    assert list(public.parameters) == list(inspect.signature(lesson).parameters)
+
+
+def test_public_signatures_are_those_of_pytorch():
+    defaults = {name: {p.name: p.default for p in inspect.signature(getattr(ops, name))
+                       .parameters.values() if p.default is not inspect.Parameter.empty}
+                for name in ("conv2d", "conv2d_loops", "max_pool2d", "avg_pool2d_loops",
+                             "conv2d_backward", "max_pool2d_backward", "pad2d")}
+    assert defaults["conv2d"] == defaults["conv2d_loops"] == {"bias": None, "stride": 1,
+                                                              "padding": 0}
+    assert defaults["max_pool2d"] == defaults["avg_pool2d_loops"] == {"stride": None,
+                                                                      "padding": 0}
+    assert defaults["conv2d_backward"] == {"stride": 1, "padding": 0, "input_grad": True}
+    assert defaults["max_pool2d_backward"] == {"stride": None, "padding": 0}
+    assert defaults["pad2d"] == {"value": 0.0}
+
+
+def test_the_lesson_code_reads_batches_and_pairs():
+    # what the wrappers hand over: a 4-d batch and (height, width) pairs
+    x, weight = random_tensor(0, 2, 3, 7, 6), random_tensor(1, 4, 3, 3, 2)
+    torch.testing.assert_close(ops.conv2d.__wrapped__(x, weight, None, (2, 1), (1, 0)),
+                               F.conv2d(x, weight, None, (2, 1), (1, 0)))
+    assert torch.equal(ops.max_pool2d_loops.__wrapped__(x, (3, 2), (2, 2), (1, 1)),
+                       F.max_pool2d(x, (3, 2), 2, 1))
+    assert ops.lowest_value(torch.int8) == -128 and ops.lowest_value(torch.float16) == -math.inf

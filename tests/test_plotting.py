@@ -14,12 +14,16 @@ from mnist_tutorial.history import History
 from mnist_tutorial.plotting import (
     LiveCurves,
     MapsAndPrediction,
+    NumberGrid,
+    as_image_tensor,
     figure_png,
+    kernel_mosaic,
     plot_confusion_matrix,
     plot_feature_maps,
     plot_image_grid,
     plot_maps_and_prediction,
     plot_training_curves,
+    shared_limit,
 )
 
 
@@ -127,6 +131,23 @@ def test_live_curves_outside_a_notebook_redraw_one_figure_and_print(capsys):
     assert capsys.readouterr().out.splitlines() == ["epoch 1: test accuracy 96.00%",
                                                     "epoch 2: test accuracy 97.50%"]
     assert live.png().startswith(b"\x89PNG")
+
+
+def test_curves_and_printed_lines_name_the_split_the_accuracy_was_measured_on(capsys):
+    run = history()
+    run.split = "validation"
+    accuracy_axes = plot_training_curves(run).axes[1]
+    assert accuracy_axes.get_title() == "Validation accuracy"
+    assert accuracy_axes.get_ylabel() == "validation accuracy (%)"
+    old = {key: value for key, value in history().to_dict().items() if key != "split"}
+    old["test_accuracy"] = old.pop("accuracy")  # a checkpoint saved before ``split`` existed
+    accuracy_axes = plot_training_curves(old).axes[1]
+    assert accuracy_axes.get_title() == "Test accuracy"
+    assert accuracy_axes.get_ylabel() == "test accuracy (%)"
+    live = LiveCurves(epochs=2)
+    live.update(2, run.to_dict())
+    assert live.accuracy_axes.get_ylabel() == "validation accuracy (%)"
+    assert capsys.readouterr().out.splitlines() == ["epoch 2: validation accuracy 97.50%"]
 
 
 def test_live_curves_in_a_notebook_update_one_display(monkeypatch):
@@ -242,3 +263,58 @@ def test_maps_and_prediction_updates_the_same_panels():
     assert panels.bar_axes.get_xlabel() == "digit" and panels.bar_axes.get_ylabel()
     with pytest.raises(ValueError, match="these panels show 10 channels, got 20"):
         panels.update(torch.ones(28, 28), torch.zeros(20, 8, 8), probabilities, "conv2", "x")
+
+
+def test_as_image_tensor_takes_one_image_or_a_batch():
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for variant in (image, image[None], image[None, None], image.tolist(), torch.tensor(image)):
+        converted = as_image_tensor(variant)
+        assert converted.dtype == torch.float32
+        assert torch.equal(converted, torch.tensor(image).float())
+    batch = torch.zeros(5, 1, 3, 4)
+    assert as_image_tensor(batch, batch=True).shape == (5, 3, 4)
+    assert as_image_tensor(batch[:, 0], batch=True).shape == (5, 3, 4)
+    assert as_image_tensor(torch.zeros(1, 1, 3, 4), batch=True).shape == (1, 3, 4)
+    with pytest.raises(ValueError, match=r"kernel must be one 2-D image .*got shape \(2, 3, 4\)"):
+        as_image_tensor(torch.zeros(2, 3, 4), "kernel")
+    with pytest.raises(ValueError, match=r"images must be a batch .*got shape \(3, 4\)"):
+        as_image_tensor(torch.zeros(3, 4), "images", batch=True)
+    with pytest.raises(ValueError, match="image is empty"):
+        as_image_tensor(torch.zeros(0, 4))
+    with pytest.raises(ValueError, match=r"got shape \(5, 1, 4\)"):  # not one image
+        as_image_tensor(torch.zeros(5, 1, 4))
+
+
+def test_number_grid_follows_new_values_and_sizes():
+    figure, axes = plt.subplots()
+    grid = NumberGrid(axes, "viridis", annotate_up_to=3, ticks_up_to=3)
+    grid.show(torch.tensor([[0.0, 1.0], [2.0, float("nan")]]), 0, 2)
+    visible = [text for text in grid.texts if text.get_visible()]
+    assert [text.get_text() for text in visible] == ["0", "1", "2"]  # NaN: blank
+    assert [text.get_position() for text in visible] == [(0, 0), (1, 0), (0, 1)]
+    assert visible[0].get_color() == "white" and visible[2].get_color() == "black"  # viridis
+    assert axes.get_xlim() == (-0.5, 1.5) and list(axes.get_xticks()) == [0, 1]
+    assert grid.image.get_clim() == (0, 2)
+    grid.show(torch.full((4, 4), 0.25), -1, 1)  # larger than annotate_up_to: no numbers, no ticks
+    assert not any(text.get_visible() for text in grid.texts)
+    assert axes.get_ylim() == (3.5, -0.5) and list(axes.get_xticks()) == []
+    grid.show(torch.full((3, 3), 0.25), -1, 1)
+    assert sum(text.get_visible() for text in grid.texts) == 9 and len(grid.texts) == 9
+    assert grid.texts[8].get_text() == "0.25"
+
+
+def test_kernel_mosaic_places_every_kernel():
+    weight = torch.randn(20, 10, 5, 5)
+    mosaic = kernel_mosaic(weight)
+    assert mosaic.shape == (20 * 6 - 1, 10 * 6 - 1)
+    for out_channel, in_channel in [(0, 0), (7, 3), (19, 9)]:
+        top, left = 6 * out_channel, 6 * in_channel
+        assert torch.equal(mosaic[top:top + 5, left:left + 5], weight[out_channel, in_channel])
+    assert torch.isnan(mosaic[5]).all() and torch.isnan(mosaic[:, 5]).all()
+    assert torch.isnan(mosaic).sum() == mosaic.numel() - weight.numel()
+    with pytest.raises(ValueError, match="\\(out, in, kh, kw\\)"):
+        kernel_mosaic(torch.zeros(10, 5, 5))
+
+
+def test_shared_limit_is_the_largest_absolute_weight():
+    assert shared_limit(torch.tensor([0.2, -0.5]), torch.tensor([[0.4]])) == 0.5

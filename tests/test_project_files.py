@@ -45,12 +45,14 @@ def test_readme_lists_every_notebook_and_the_two_commands():
 
 
 def test_a_plain_install_holds_every_module(tmp_path):
-    """Colab installs the package from git without -e: the wheel must hold every module."""
+    """Colab installs the package from git without -e: the wheel must hold every module, the
+    subpackages' too, and nothing else (the tests are a package as well, but not part of it)."""
     pytest.importorskip("setuptools", minversion="70.1")  # builds wheels without the wheel package
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "mnist_tutorial", tmp_path / "mnist_tutorial",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("mnist_tutorial", "tests"):
+        shutil.copytree(ROOT / folder, tmp_path / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "--quiet", "--wheel-dir", str(tmp_path / "wheel"), str(tmp_path)],
                    check=True, capture_output=True)
@@ -58,4 +60,6 @@ def test_a_plain_install_holds_every_module(tmp_path):
     packed = {name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
     modules = {path.relative_to(ROOT).as_posix()
                for path in (ROOT / "mnist_tutorial").rglob("*.py")}
+    assert {"mnist_tutorial/widgets/engine.py", "mnist_tutorial/exercises/core.py"} <= modules
     assert modules <= packed, f"missing from the wheel: {sorted(modules - packed)}"
+    assert packed <= modules, f"not the package's: {sorted(packed - modules)}"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from mnist_tutorial.models import BlogNet
 from mnist_tutorial.receptive_field import (
     BLOG_NET_LAYERS,
+    conv2_field_box,
     input_jump,
     input_window,
     measured_receptive_field,
@@ -71,3 +72,23 @@ def test_a_stack_that_is_not_a_list_is_refused_with_the_fix(layers):
 def test_bad_index_is_refused():
     with pytest.raises(ValueError, match="index must be a whole number >= 0"):
         input_window(BLOG_NET_LAYERS, -1)
+
+
+def test_conv2_field_box_corners():
+    assert conv2_field_box((0, 0)) == (0, 0, 14, 14)
+    assert conv2_field_box((7, 7)) == (14, 14, 28, 28)  # the last one ends at the image's edge
+    assert conv2_field_box((1, 5)) == (2, 10, 16, 24)
+
+
+def test_conv2_field_box_is_what_autograd_reaches():
+    # an independent check: autograd through conv1, 2x2 average pooling and conv2 (all-ones
+    # kernels) on an all-ones image reaches exactly the box's pixels
+    x = torch.ones(1, 1, 28, 28, requires_grad=True)
+    ones = torch.ones(1, 1, 5, 5)
+    out = torch.nn.functional.conv2d(torch.nn.functional.avg_pool2d(
+        torch.nn.functional.conv2d(x, ones), 2), ones)
+    out[0, 0, 3, 6].backward()
+    rows, columns = x.grad[0, 0].nonzero().unbind(1)
+    top, left, bottom, right = conv2_field_box((3, 6))
+    assert (rows.min(), columns.min(), rows.max() + 1, columns.max() + 1) == (top, left, bottom,
+                                                                             right)

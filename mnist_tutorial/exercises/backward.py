@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from ..ops import _pair
+from ..checks import pair
 from .core import TIME_LIMIT, CaseResult, CheckReport, _attempt, _check, _compare, _numbers
 
 CONV_PARTS = ("grad_x", "grad_weight", "grad_bias")
@@ -128,7 +128,7 @@ def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: to
                                    f"between) before the full convolution",
                          _ignored_stride(x, weight, go, stride, padding, unbatched)))
     if padding != 0:
-        ph, pw = _pair(padding, "padding")
+        ph, pw = pair(padding, "padding")
         padded = _autograd(lambda x: F.conv2d(x, weight, None, stride),
                            [F.pad(x, (pw, pw, ph, ph))], grad_output)[0]
         mistakes.append(("grad_x", f"did you forget to drop the padding? the padded rows and "
@@ -144,7 +144,7 @@ def _conv_case(name: str, x: torch.Tensor, weight: torch.Tensor, grad_output: to
 def _ignored_stride(x, weight, go, stride, padding, unbatched) -> torch.Tensor:
     """grad_x as a learner gets it when the output gradient is not spread ``stride`` apart."""
     kh, kw = weight.shape[-2:]
-    ph, pw = _pair(padding, "padding")
+    ph, pw = pair(padding, "padding")
     full = F.conv2d(go, weight.flip(-2, -1).transpose(0, 1), padding=(kh - 1, kw - 1))
     height, width = x.shape[-2:]
     padded = go.new_zeros(len(go), weight.shape[1], height + 2 * ph, width + 2 * pw)
@@ -192,9 +192,9 @@ def _routed(x: torch.Tensor, kernel_size, grad_output: torch.Tensor, stride, pad
     "first" (PyTorch), "last", "all" (every maximum) or "every" (every pixel of the window);
     ``step`` the stride used to place the gradient; ``add=False`` overwrites instead of adding;
     ``shift=False`` forgets that window (i, j) starts ``padding`` pixels up and left."""
-    (kh, kw), (ph, pw) = _pair(kernel_size, "kernel_size"), _pair(padding, "padding")
-    sh, sw = _pair(kernel_size if stride is None else stride, "stride")
-    put_h, put_w = _pair(step, "step") if step is not None else (sh, sw)
+    (kh, kw), (ph, pw) = pair(kernel_size, "kernel_size"), pair(padding, "padding")
+    sh, sw = pair(kernel_size if stride is None else stride, "stride")
+    put_h, put_w = pair(step, "step") if step is not None else (sh, sw)
     batch = x if x.dim() == 4 else x[None]
     go = grad_output if x.dim() == 4 else grad_output[None]
     padded = F.pad(batch, (pw, pw, ph, ph), value=float("-inf"))
@@ -245,8 +245,8 @@ def _pool_case(name: str, x: torch.Tensor, kernel_size, grad_output: torch.Tenso
         ("a pixel can be the maximum of several overlapping windows: add (+=) their "
          "gradients, do not overwrite", routed(add=False)),
     ]
-    kh, kw = _pair(kernel_size, "kernel_size")
-    if stride is not None and _pair(stride, "stride") != (kh, kw):
+    kh, kw = pair(kernel_size, "kernel_size")
+    if stride is not None and pair(stride, "stride") != (kh, kw):
         mistakes.append((f"did you ignore the stride when placing the gradient? window (i, j) "
                          f"starts at (i * stride, j * stride), stride={stride!r}",
                          routed(step=kernel_size)))

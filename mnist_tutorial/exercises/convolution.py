@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..ops import _pair
+from ..checks import pair
 from .core import TIME_LIMIT, CheckReport, _Case, _check, _numbers
 
 CONV_SHAPE_HINT = ("along each axis the output size is (size + 2 * padding - kernel) // stride + 1,"
@@ -76,12 +76,12 @@ def check_conv2d(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> Chec
 
 POOL_SHAPE_HINT = ("along each axis the output size is (size + 2 * padding - kernel) // stride + 1,"
                    " with stride = kernel_size when no stride is given")
-POOLS = {"max": F.max_pool2d, "avg": F.avg_pool2d}
+REFERENCE_POOLING = {"max": F.max_pool2d, "avg": F.avg_pool2d}  # kind -> torch functional
 
 
 def _pool_case(kind: str, name: str, x: torch.Tensor, kernel_size, **kwargs) -> _Case:
     """A pooling case; the mistakes are computed by F.*_pool2d with the mistake built in."""
-    pool, other = POOLS[kind], POOLS["avg" if kind == "max" else "max"]
+    pool, other = REFERENCE_POOLING[kind], REFERENCE_POOLING["avg" if kind == "max" else "max"]
     stride, padding = kwargs.get("stride"), kwargs.get("padding", 0)
     expected = pool(x, kernel_size, stride, padding)
     mistakes = [(f"this looks like {'average' if kind == 'max' else 'max'} pooling; "
@@ -99,7 +99,7 @@ def _pool_case(kind: str, name: str, x: torch.Tensor, kernel_size, **kwargs) -> 
     if padding != 0:
         mistakes.append((f"did you forget the padding (padding={padding!r} on each side)?",
                          pool(x, kernel_size, stride)))
-        ph, pw = _pair(padding, "padding")
+        ph, pw = pair(padding, "padding")
         if kind == "max":
             mistakes.append(("pad with -inf, not zeros, for max pooling, so that padding is "
                              "never the largest value", pool(F.pad(x, (pw, pw, ph, ph)),
@@ -120,7 +120,7 @@ def check_pool2d(fn: Callable, kind: str = "max", *,
     """Check ``fn(x, kernel_size, stride=None, padding=0)`` against ``F.max_pool2d`` or
     ``F.avg_pool2d`` (``kind="max"`` or ``"avg"``) on 8 cases, each stopped after ``time_limit``
     seconds (None: no limit)."""
-    if kind not in POOLS:
+    if kind not in REFERENCE_POOLING:
         raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
     g = torch.Generator().manual_seed(1)
     cases = [

@@ -20,7 +20,11 @@ from typing import NamedTuple
 
 import torch
 
-TOLERANCE = 1e-4  # absolute and relative: float32 sums of a few dozen products agree this closely
+from mnist_tutorial.config import one_thread
+
+# absolute and relative, for a learner's tensor answer against the reference's: float32 sums of a
+# few dozen products agree this closely
+OUTPUT_TOLERANCE = 1e-4
 SHOW_VALUES = 16  # a failed case prints both answers when they are this small
 VALUE_HINT = "work out one output number by hand and compare it with the expected one"
 TIME_LIMIT = 5.0  # seconds per case: far more than any answer needs, only an endless loop hits it
@@ -95,7 +99,7 @@ def _shape(value: torch.Tensor) -> tuple[int, ...]:
 
 def _same(got: torch.Tensor, other: torch.Tensor) -> bool:
     return got.shape == other.shape and torch.allclose(
-        got.double(), other.double(), rtol=TOLERANCE, atol=TOLERANCE)
+        got.double(), other.double(), rtol=OUTPUT_TOLERANCE, atol=OUTPUT_TOLERANCE)
 
 
 def _call_text(case: _Case) -> str:
@@ -240,12 +244,8 @@ def _guarded(name: str, call_text: str, run: Callable[[], CaseResult],
 
     It runs on one PyTorch thread (put back afterwards): on tensors this small, threads only wait
     for each other, and on a busy machine a case took seconds instead of milliseconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _attempt(name, call_text, run, lambda verdict: verdict, time_limit)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _unusable(got: torch.Tensor) -> str:

@@ -24,7 +24,7 @@ from mnist_tutorial.models import BlogNet
 from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded, _text
 
 BATCH = 5  # images per test batch
-TOLERANCE = 1e-5
+NETWORK_OUTPUT_TOLERANCE = 1e-5  # absolute and relative, for net(x) against BlogNet's scores
 PLAN = ("conv1 (1->10, 5x5) -> max pool 2 -> ReLU -> conv2 (10->20, 5x5) -> max pool 2 -> ReLU "
         "-> flatten -> fc1 (320->50) -> ReLU -> fc2 (50->10)")
 EXPECTED_STAGES = (("conv1", (BATCH, 10, 24, 24),
@@ -35,7 +35,7 @@ EXPECTED_STAGES = (("conv1", (BATCH, 10, 24, 24),
                    ("flatten", (BATCH, 320), "x.flatten(1): 20 x 4 x 4 = 320 numbers per image"),
                    ("fc1", (BATCH, 50), "nn.Linear(320, 50)"),
                    ("fc2", (BATCH, 10), "nn.Linear(50, 10)"))
-HINT_SOFTMAX = ("a softmax after the last layer? Return fc2's raw scores: the loss used for "
+HINT_SOFTMAX_OUTPUT = ("a softmax after the last layer? Return fc2's raw scores: the loss used for "
                 "training, CrossEntropyLoss, applies the softmax itself (notebook 04, 'Why the "
                 "last layer has no activation')")
 HINT_LAST_RELU = ("a ReLU after the last layer? Return fc2's raw scores: they must be able to "
@@ -165,7 +165,7 @@ def _relu_problems(ops: list[_Op]) -> list[str]:
                 hints.append(HINT_MISSING_RELU.format(place))
         after = [name for kind, name in kinds[anchors[-1] + 1:] if kind in ("relu", "activation")]
         if any("softmax" in name for name in after):
-            hints.append(HINT_SOFTMAX)
+            hints.append(HINT_SOFTMAX_OUTPUT)
         elif any(name in RELUS for name in after):
             hints.append(HINT_LAST_RELU)
         elif after:
@@ -193,7 +193,7 @@ def _with_options(reference: BlogNet, x: torch.Tensor, **options: str) -> torch.
 def _mistakes(reference: BlogNet, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
     """What each common mistake outputs with the reference's weights."""
     scores = reference(x)
-    return [(HINT_SOFTMAX, scores.softmax(1)), (HINT_SOFTMAX, scores.log_softmax(1)),
+    return [(HINT_SOFTMAX_OUTPUT, scores.softmax(1)), (HINT_SOFTMAX_OUTPUT, scores.log_softmax(1)),
             (HINT_LAST_RELU, scores.relu()),
             (HINT_AVERAGE, _with_options(reference, x, pooling="avg")),
             (HINT_AVERAGE, _with_options(reference, x, pooling="avg", order="relu_pool")),
@@ -364,7 +364,7 @@ class _Checker:
                 return CaseResult(SAME, False, f"net(x) raised {_text(error)}")
             if not isinstance(out, torch.Tensor) or out.shape != self.expected.shape:
                 return CaseResult(SAME, False, "skipped: the output's shape is wrong (see above)")
-            if torch.allclose(out.float(), self.expected, rtol=TOLERANCE, atol=TOLERANCE):
+            if _same_scores(out, self.expected):
                 return CaseResult(SAME, True, "identical outputs (max abs difference "
                                               f"{(out - self.expected).abs().max().item():.2g})")
             first = first or (out, trace)
@@ -372,11 +372,17 @@ class _Checker:
         difference = (out.float() - self.expected).abs().max().item()
         with torch.no_grad():
             hints = [hint for hint, wrong in _mistakes(self.reference, self.x)
-                     if torch.allclose(out.float(), wrong, rtol=TOLERANCE, atol=TOLERANCE)]
+                     if _same_scores(out, wrong)]
         hints = hints[:1] or _relu_problems(trace.ops) or [f"compare with the plan: {PLAN}"]
         return CaseResult(SAME, False, f"with BlogNet's weights copied in, the outputs differ by "
                                        f"up to {difference:.3g}\n"
                           + "\n".join(f"Hint: {hint}" for hint in hints))
+
+
+def _same_scores(out: torch.Tensor, reference: torch.Tensor) -> bool:
+    """Whether the learner's scores equal ``reference`` up to NETWORK_OUTPUT_TOLERANCE."""
+    return torch.allclose(out.float(), reference, rtol=NETWORK_OUTPUT_TOLERANCE,
+                          atol=NETWORK_OUTPUT_TOLERANCE)
 
 
 def _assignments(mine: list[nn.Parameter], theirs: list[nn.Parameter]):

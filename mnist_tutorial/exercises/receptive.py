@@ -4,11 +4,11 @@ against the receptive fields autograd measures, on stacks of ``(kernel_size, str
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 
 import torch
 
+from mnist_tutorial.checks import is_integer
 from mnist_tutorial.receptive_field import BLOG_NET_LAYERS, Layer, measured_receptive_field
 
 from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded
@@ -82,7 +82,7 @@ def _whole_number(answer: object) -> int | str:
         answer = answer.item()
     if isinstance(answer, bool):
         return f"returned {answer!r}: return the number of pixels, a whole number such as 7"
-    if isinstance(answer, numbers.Integral):
+    if is_integer(answer):
         return int(answer)
     if isinstance(answer, float) and answer.is_integer():
         return int(answer)

@@ -4,10 +4,12 @@ stride=1)`` against ``ops.conv_output_size``, including kernels that do not fit 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
+from ..checks import is_integer
 from ..ops import conv_output_size
 from .core import TIME_LIMIT, CaseResult, CheckReport, _attempt, _check_arguments, _text
 
@@ -88,9 +90,9 @@ CASES = [
 ]
 
 
-def _is_int(value: object) -> bool:
-    """A whole number of a Python or numpy integer type; bool is not one."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def _is_int_answer(value: object) -> bool:
+    """A Python or numpy integer; no tensor, not even a 0-d one: the exercise asks for an int."""
+    return is_integer(value) and not isinstance(value, torch.Tensor)
 
 
 def _judge(fn: Callable, case: _SizeCase, time_limit: float | None) -> CaseResult:
@@ -125,7 +127,7 @@ def _verdict(case: _SizeCase, got: object) -> CaseResult:
     expected = case.expected
     if expected is None:
         return CaseResult(case.name, False, _no_error_message(case, got))
-    if _is_int(got) and got == expected:
+    if _is_int_answer(got) and got == expected:
         return CaseResult(case.name, True, f"returned {expected}")
     return CaseResult(case.name, False, _wrong_size_message(case, got, expected))
 
@@ -146,7 +148,7 @@ def _wrong_size_message(case: _SizeCase, got: object, expected: int) -> str:
     if isinstance(got, float):
         return (f"{message}\nHint: / keeps the fraction and gives a float: use // (whole-number "
                 f"division), which rounds down")
-    if not _is_int(got):
+    if not _is_int_answer(got):
         return (f"{message}\nHint: return a Python int (type {type(got).__name__} is not one; "
                 f"int(...) or .item() converts it)")
     hint = next((hint for hint, wrong in case.mistakes() if wrong == got), FORMULA_HINT)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,14 +24,16 @@ from torch import nn
 from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-TOLERANCE = 1e-4  # relative, for weights and numbers computed in float32 in another order
+# relative tolerances, for float32 numbers that the learner's code computes in another order
+WEIGHT_TOLERANCE = 1e-4  # the weights an epoch leaves
+RESULT_TOLERANCE = 1e-4  # the mean loss or the accuracy a function returns
 HINT_ZERO_GRAD = ("no optimizer.zero_grad()? Without it each batch's gradients are added to all "
                   "the previous ones (they pile up in .grad)")
 HINT_STEP_FIRST = ("optimizer.step() before loss.backward()? The step uses the gradients that "
                    "backward puts in .grad, so the order is zero_grad, backward, then step "
                    "(zero_grad between backward and step wipes them too)")
-HINT_SOFTMAX = ("a softmax before the loss? CrossEntropyLoss takes the raw scores model(images) "
-                "and applies log-softmax itself (notebook 04)")
+HINT_SOFTMAX_BEFORE_LOSS = ("a softmax before the loss? CrossEntropyLoss takes the raw scores "
+                            "model(images) and applies log-softmax itself (notebook 04)")
 HINT_TRAIN_MODE = ("the model stayed in evaluation mode: call model.train() at the start, so that "
                    "dropout (and batch norm) behave as in training")
 HINT_EVAL_MODE = ("the model stayed in training mode: call model.eval() at the start, so that "
@@ -127,12 +130,23 @@ def _run_mistake(mistake: str, setup: _Setup) -> _Result:
     return _run_epoch(partial(_reference_epoch, mistake=mistake), setup)
 
 
+def _check_setups(title: str, call_text: str, judge: Callable[[Callable, Any], CaseResult],
+                  fn: Callable, setups: Sequence, time_limit: float | None,
+                  verdict: str) -> CheckReport:
+    """Check the arguments, then ``judge(fn, setup)`` for every setup, guarded and timed."""
+    _check_arguments(fn, time_limit)
+    results = tuple(_guarded(setup.name, call_text, lambda setup=setup: judge(fn, setup),
+                             time_limit)
+                    for setup in setups)
+    return CheckReport(title, results, verdict)
+
+
 def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=1e-6)
+    return math.isclose(a, b, rel_tol=RESULT_TOLERANCE, abs_tol=1e-6)
 
 
 def _same_weights(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(x.shape == y.shape and torch.allclose(x, y, rtol=TOLERANCE, atol=1e-6)
+    return all(x.shape == y.shape and torch.allclose(x, y, rtol=WEIGHT_TOLERANCE, atol=1e-6)
                for x, y in zip(a, b))
 
 
@@ -148,7 +162,7 @@ def _number(answer: object, what: str) -> tuple[float | None, str]:
     return float(answer), ""
 
 
-EPOCH_MISTAKES = (("no zero_grad", HINT_ZERO_GRAD), ("softmax", HINT_SOFTMAX),
+EPOCH_MISTAKES = (("no zero_grad", HINT_ZERO_GRAD), ("softmax", HINT_SOFTMAX_BEFORE_LOSS),
                   ("eval mode", HINT_TRAIN_MODE))
 LOSS_MISTAKES = (("batch means", HINT_BATCH_MEANS),
                  ("sum", "the sum of the batch losses? Divide by the number of examples"))
@@ -221,12 +235,9 @@ def check_train_epoch(fn: Callable, *, time_limit: float | None = TIME_LIMIT) ->
     ``CrossEntropyLoss`` that returns the mean loss over the epoch's examples (each batch's mean
     loss weighted by its size), on 5 cases; each case is stopped after ``time_limit`` seconds
     (None: no limit)."""
-    _check_arguments(fn, time_limit)
-    results = tuple(_guarded(setup.name, "fn(model, batches, optimizer)",
-                             lambda setup=setup: _judge_epoch(fn, setup), time_limit)
-                    for setup in EPOCH_SETUPS)
-    return CheckReport("check_train_epoch", results,
-                       "All cases agree with the reference training loop. Well done!")
+    return _check_setups("check_train_epoch", "fn(model, batches, optimizer)", _judge_epoch, fn,
+                         EPOCH_SETUPS, time_limit,
+                         "All cases agree with the reference training loop. Well done!")
 
 
 @dataclass(frozen=True)
@@ -325,9 +336,5 @@ def check_evaluate(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> Ch
     """Check ``fn(model, batches) -> float``, the test accuracy in percent over all the batches'
     examples with the model in evaluation mode, on 5 cases; each case is stopped after
     ``time_limit`` seconds (None: no limit)."""
-    _check_arguments(fn, time_limit)
-    results = tuple(_guarded(setup.name, "fn(model, batches)",
-                             lambda setup=setup: _judge_accuracy(fn, setup), time_limit)
-                    for setup in TEST_SETUPS)
-    return CheckReport("check_evaluate", results,
-                       "All cases agree with the reference accuracy. Well done!")
+    return _check_setups("check_evaluate", "fn(model, batches)", _judge_accuracy, fn, TEST_SETUPS,
+                         time_limit, "All cases agree with the reference accuracy. Well done!")

@@ -13,23 +13,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from mnist_tutorial import ops
+from mnist_tutorial.checks import is_integer
 from mnist_tutorial.kernels import PRESETS, get_kernel
-from mnist_tutorial.widgets.engine import (
-    InteractiveFigure,
-    NumberGrid,
-    as_image_tensor,
-    is_integer,
-    setting,
-    short_number,
-)
+from mnist_tutorial.plotting import NumberGrid, as_image_tensor, shared_limit, short_number
+from mnist_tutorial.widgets.engine import InteractiveFigure, setting
 
 ANNOTATE_UP_TO = 10  # write the numbers into a grid only when it is at most this many cells wide
 CUSTOM = "custom"  # the playground's preset name for a kernel typed in by hand
-
-
-def _symmetric_limit(*tensors: torch.Tensor) -> float:
-    """The largest absolute value (at least a tiny number), for colour scales centred on 0."""
-    return max(max(float(t.abs().max()) for t in tensors), 1e-6)
 
 
 class SlidingWindowStepper(InteractiveFigure):
@@ -134,7 +124,7 @@ class SlidingWindowStepper(InteractiveFigure):
             axes[0].add_patch(Rectangle((self.padding - 0.5, self.padding - 0.5), width, height,
                                         fill=False, edgecolor="orange", linestyle="--"))
         kernel = NumberGrid(axes[1], "coolwarm", ANNOTATE_UP_TO, ANNOTATE_UP_TO)
-        limit = _symmetric_limit(self.kernel)
+        limit = shared_limit(self.kernel)
         kernel.show(self.kernel, -limit, limit, annotate=True)
         axes[1].set_title("kernel", fontsize=10)
         # the whole output with its numbers, and over it a white veil on the cells not computed
@@ -156,7 +146,7 @@ class SlidingWindowStepper(InteractiveFigure):
         top, left = self.window_origin
         artists["window"].set_xy((left - 0.5, top - 0.5))
         products = self.products
-        limit = _symmetric_limit(products)
+        limit = shared_limit(products)
         artists["products"].show(products, -limit, limit, annotate=True)
         artists["products"].axes.set_title(f"window × kernel, sum = {short_number(self.value)}",
                                            fontsize=10)
@@ -279,11 +269,11 @@ class KernelPlayground(InteractiveFigure):
         label = "" if self.labels is None else f" (label {int(self.labels[self.index])})"
         artists["digit"].show(self.image, float(self.image.min()), float(self.image.max()))
         artists["digit"].axes.set_title(f"digit #{self.index}{label}", fontsize=10)
-        limit = _symmetric_limit(self._settings["kernel"])
+        limit = shared_limit(self._settings["kernel"])
         artists["kernel"].show(self._settings["kernel"], -limit, limit)
         artists["kernel"].axes.set_title(f"kernel: {self.preset}", fontsize=10)
         feature_map = self._feature_map
-        limit = _symmetric_limit(feature_map)
+        limit = shared_limit(feature_map)
         artists["feature map"].show(feature_map, -limit, limit)
         height, width = feature_map.shape
         artists["feature map"].axes.set_title(f"feature map ({height}×{width})", fontsize=10)

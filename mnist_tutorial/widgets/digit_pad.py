@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageOps
 from torch import nn
 
 from mnist_tutorial.activations import layer_names, layer_outputs
+from mnist_tutorial.config import one_thread
 from mnist_tutorial.plotting import MapsAndPrediction, as_numpy, maps_and_prediction_size
 from mnist_tutorial.preprocessing import (
     BOX_SIZE,
@@ -27,7 +28,7 @@ from mnist_tutorial.preprocessing import (
     centre_of_mass,
     to_mnist_steps,
 )
-from mnist_tutorial.widgets.engine import InteractiveFigure, one_thread, setting
+from mnist_tutorial.widgets.engine import InteractiveFigure, setting
 
 
 class StepsPanels:

@@ -33,11 +33,12 @@ constrained layout, on the first draw; after that the layout is frozen, and a ch
 only updates the existing artists (image data and colour limits, texts, patches). Most of a
 figure does not change with a slider (axes, ticks, labels, legends, other panels): it is drawn
 once into a background that is kept (a few, by what they show), and each change draws only the
-artists that changed onto it (blitting); numbers in grids are copied from pixels rendered once
-(:class:`CachedText`). :func:`mnist_tutorial.plotting.figure_png` turns the pixels into PNG bytes
-at 72 dpi. The figure is made anew only when its panels change (a layer with another number of
-channels); the last few are kept for a return. The computations of a change run on one
-PyTorch thread (:func:`one_thread`).
+artists that changed onto it (blitting); numbers in grids
+(:class:`mnist_tutorial.plotting.NumberGrid`) are copied from pixels rendered once
+(``plotting.CachedText``). ``plotting.figure_png`` turns the pixels into PNG bytes at 72 dpi.
+The figure is made anew only when its panels change (a layer with another number of channels);
+the last few are kept for a return. The computations of a change run on one
+PyTorch thread (:func:`mnist_tutorial.config.one_thread`).
 
 The PNG goes to an ``ipywidgets.Image``, set once per change, the same in JupyterLab, Notebook
 and Colab: unlike an ``Output`` widget it needs no output capture, which nbconvert's executor
@@ -49,23 +50,15 @@ change to the new picture.
 from __future__ import annotations
 
 import collections
-import contextlib
-import math
-import numbers
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
-from matplotlib import colors
 from matplotlib.artist import Artist
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Text
-from matplotlib.transforms import IdentityTransform
 
+from mnist_tutorial.config import one_thread
 from mnist_tutorial.plotting import figure_png
 
 DPI = 72  # pixels per inch of the pictures the widgets show: 10 pt text is 10 pixels high
@@ -73,218 +66,11 @@ BACKGROUNDS = 8  # static parts kept per figure (each about 1 MB)
 FIGURES = 3  # figures kept per widget: a layer with another number of channels and back
 
 
-def as_image_tensor(values, name: str = "image", batch: bool = False) -> torch.Tensor:
-    """A float32 CPU tensor (H, W), or (N, H, W) with ``batch=True``, from a tensor, array or list.
-
-    Dimensions of size 1 in front of an image, and a channel dimension of size 1, are dropped:
-    (1, 1, H, W) and (1, H, W) are one image, (N, 1, H, W) a batch. Anything else, or an empty
-    image, raises a ``ValueError`` that names ``name``.
-    """
-    tensor = torch.as_tensor(values).detach().to("cpu", torch.float32)
-    wanted = 3 if batch else 2
-    while tensor.dim() > wanted:
-        if batch and tensor.dim() == 4 and tensor.shape[1] == 1:  # (N, 1, H, W): one channel
-            tensor = tensor[:, 0]
-        elif tensor.shape[0] == 1:
-            tensor = tensor[0]
-        else:
-            break
-    if tensor.dim() != wanted:
-        shapes = ("a batch (N, H, W) or (N, 1, H, W)" if batch
-                  else "one 2-D image (H, W), (1, H, W) or (1, 1, H, W)")
-        hint = "" if batch else "; for one digit of a batch (N, 1, 28, 28) use images[i, 0]"
-        raise ValueError(f"{name} must be {shapes}, got shape {tuple(tensor.shape)}{hint}")
-    if tensor.numel() == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(tensor.shape)}): it needs at least "
-                         f"one pixel{' and one image' if batch else ''}")
-    return tensor
-
-
-def is_integer(value) -> bool:
-    """True for Python, numpy and 0-d torch integers, False for bools, floats and anything else."""
-    if isinstance(value, torch.Tensor):
-        return value.dim() == 0 and not value.is_floating_point() and value.dtype != torch.bool
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Run PyTorch on one thread meanwhile: a widget computes one small image at a time.
-
-    For work this small, threads only add synchronisation, and on a busy machine (Colab's two
-    cores, a laptop running a training) every parallel step waits until all its threads get a
-    core: a 28x28 convolution took 15 ms on two threads instead of 0.1 ms on one. The number of
-    threads is put back afterwards.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def setting(name: str, doc: str | None = None) -> property:
     """An attribute that reads a setting and writes it through ``set`` (``explorer.stride = 2``)."""
     return property(lambda self: self._settings[name],
                     lambda self, value: self.set(**{name: value}),
                     doc=doc or f"The {name} (setting it goes through ``set``).")
-
-
-def short_number(value: float) -> str:
-    """19.0 -> '19', -0.4242 -> '-0.42': short labels for numbers written into grid cells."""
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
-
-
-def ink_colour(cmap: colors.Colormap, fraction: float) -> str:
-    """Black or white, whichever reads better on ``cmap`` at ``fraction`` (0..1) of its range."""
-    red, green, blue, _ = cmap(min(max(fraction, 0.0), 1.0))
-    return "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
-
-
-class CachedText(Text):
-    """A text whose pixels are made once per string and style, then copied (Agg only).
-
-    Matplotlib lays out and rasterises every glyph of every text on every draw, about half a
-    millisecond for a short number; a grid of numbers redrawn on each change of a slider spends
-    most of its time there. This text renders each (string, colour, font, alignment, dpi) once,
-    alone on a small transparent canvas, and then draws those pixels as an image, rounded to whole
-    pixels. Anything unusual (rotation, a box, path effects, TeX, another renderer) is drawn the
-    usual way.
-    """
-
-    _pixels: collections.OrderedDict = collections.OrderedDict()
-    CACHED = 2048  # strings and styles kept
-
-    def draw(self, renderer) -> None:
-        if (not isinstance(renderer, RendererAgg) or not self.get_visible()
-                or not self.get_text() or self.get_rotation() or self.get_bbox_patch()
-                or self.get_path_effects() or self.get_usetex() or "$" in self.get_text()):
-            super().draw(renderer)
-            return
-        key = (self.get_text(), colors.to_rgba(self.get_color(), self.get_alpha()),
-               hash(self.get_fontproperties()), self.get_horizontalalignment(),
-               self.get_verticalalignment(), self.get_antialiased(), renderer.dpi)
-        pixels = self._pixels.get(key)
-        if pixels is None:
-            pixels = self._pixels[key] = self._render(renderer)
-            if len(self._pixels) > self.CACHED:
-                self._pixels.popitem(last=False)
-        image, left, bottom = pixels
-        x, y = self.get_transform().transform(self.get_unitless_position())
-        if image is not None and np.isfinite(x) and np.isfinite(y):
-            gc = renderer.new_gc()
-            self._set_gc_clip(gc)
-            renderer.draw_image(gc, round(x) + left, round(y) + bottom, image)
-            gc.restore()
-        self.stale = False
-
-    def _render(self, renderer) -> tuple[np.ndarray | None, int, int]:
-        """The text's RGBA pixels and where their lower left corner is from the anchor."""
-        width, height, _ = renderer.get_text_width_height_descent(
-            self.get_text(), self.get_fontproperties(), ismath=False)
-        columns, rows = 2 * math.ceil(width) + 8, 2 * math.ceil(height) + 8
-        scratch = Figure(figsize=(columns / renderer.dpi, rows / renderer.dpi), dpi=renderer.dpi)
-        scratch.patch.set_alpha(0)
-        canvas = FigureCanvasAgg(scratch)
-        anchor = (columns // 2, rows // 2)
-        scratch.text(*anchor, self.get_text(), transform=IdentityTransform(),
-                     color=self.get_color(), alpha=self.get_alpha(),
-                     fontproperties=self.get_fontproperties(),
-                     horizontalalignment=self.get_horizontalalignment(),
-                     verticalalignment=self.get_verticalalignment(),
-                     antialiased=self.get_antialiased())
-        canvas.draw()
-        pixels = np.asarray(canvas.buffer_rgba())
-        ink_rows = np.flatnonzero(pixels[:, :, 3].any(axis=1))
-        ink_columns = np.flatnonzero(pixels[:, :, 3].any(axis=0))
-        if len(ink_rows) == 0:
-            return None, 0, 0
-        top, bottom = ink_rows[0], ink_rows[-1] + 1
-        left, right = ink_columns[0], ink_columns[-1] + 1
-        image = pixels[top:bottom, left:right][::-1].copy()  # draw_image wants the bottom row first
-        return image, int(left - anchor[0]), int(pixels.shape[0] - bottom - anchor[1])
-
-
-class NumberGrid:
-    """A 2-D array drawn as an image, optionally with every number written in its cell.
-
-    Made once on an axes; ``show`` puts new values in (any shape: the image, the limits, the
-    ticks and the texts follow) without creating a new image, so a widget can redraw it cheaply.
-    NaN cells are blank (white) and get no number. Text artists are made when a larger grid
-    needs them and hidden when a smaller one does not. Every row and column gets a tick when the
-    grid is at most ``ticks_up_to`` cells wide, none when it is wider; ``ticks_up_to=None`` leaves
-    the ticks to matplotlib.
-    """
-
-    def __init__(self, axes: Axes, cmap: str, annotate_up_to: int = 10,
-                 ticks_up_to: int | None = None, fmt: Callable[[float], str] = short_number,
-                 fontsize: float = 9, labels: tuple[str, str] | None = ("column", "row")) -> None:
-        self.axes = axes
-        self.cmap = plt.get_cmap(cmap).with_extremes(bad="white")
-        self.annotate_up_to = annotate_up_to
-        self.ticks_up_to = ticks_up_to
-        self.fmt, self.fontsize = fmt, fontsize
-        self.image = axes.imshow(np.zeros((1, 1)), cmap=self.cmap, vmin=0, vmax=1,
-                                 interpolation="nearest")  # cells as squares, and fast
-        self.texts: list = []
-        self.shape: tuple[int, int] | None = None
-        if labels is not None:
-            axes.set_xlabel(labels[0])
-            axes.set_ylabel(labels[1])
-
-    def artists(self) -> list[Artist]:
-        """What ``show`` changes, in drawing order: the image, the numbers, then the frame."""
-        return [self.image, *self.texts, *self.axes.spines.values()]
-
-    def hide(self) -> None:
-        """Show nothing (in a frame of one cell); the next ``show`` sets limits and ticks anew."""
-        self.image.set_visible(False)
-        for text in self.texts:
-            text.set_visible(False)
-        self.shape = None
-        self.axes.set_xlim(-0.5, 0.5)
-        self.axes.set_ylim(0.5, -0.5)
-
-    def show(self, values, vmin: float, vmax: float, annotate: bool | None = None) -> None:
-        """Show ``values`` (H, W) on the colour scale vmin..vmax; numbers when small enough."""
-        array = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
-        height, width = array.shape
-        if vmax <= vmin:
-            vmax = vmin + 1
-        self.image.set_visible(True)
-        self.image.set_data(np.ma.masked_invalid(array))
-        self.image.set_clim(vmin, vmax)
-        if (height, width) != self.shape:
-            self.shape = (height, width)
-            self.image.set_extent((-0.5, width - 0.5, height - 0.5, -0.5))
-            self.axes.set_xlim(-0.5, width - 0.5)
-            self.axes.set_ylim(height - 0.5, -0.5)
-            if self.ticks_up_to is not None:
-                small = max(height, width) <= self.ticks_up_to
-                self.axes.set_xticks(range(width) if small else [])
-                self.axes.set_yticks(range(height) if small else [])
-        if annotate is None:
-            annotate = max(height, width) <= self.annotate_up_to
-        count = height * width if annotate else 0
-        while len(self.texts) < count:
-            text = CachedText(0, 0, "", ha="center", va="center", fontsize=self.fontsize)
-            self.axes.add_artist(text)
-            text.set_clip_on(False)  # as axes.text: numbers are not clipped
-            self.texts.append(text)
-        for index, text in enumerate(self.texts):
-            if index >= count:
-                text.set_visible(False)
-                continue
-            row, column = divmod(index, width)
-            value = array[row, column]
-            if math.isnan(value):
-                text.set_visible(False)
-                continue
-            text.set_visible(True)
-            text.set_position((column, row))
-            text.set_text(self.fmt(value))
-            text.set_color(ink_colour(self.cmap, (value - vmin) / (vmax - vmin)))
 
 
 class InteractiveFigure:

@@ -1,9 +1,9 @@
 """What a trained network computes inside: its kernels, the maps they produce, and an explorer.
 
 A convolution layer's *kernels* (its weights) are small images; each slides over its input and
-writes a *feature map*: large where the input looks like the kernel. This module pulls kernels and
-feature maps out of a model, draws them, and wraps them in a widget that shows every channel of a
-chosen layer for a chosen test digit.
+writes a *feature map*: large where the input looks like the kernel. This module draws kernels and
+feature maps (computed by :mod:`mnist_tutorial.activations`), and wraps them in a widget that shows
+every channel of a chosen layer for a chosen test digit.
 """
 
 from __future__ import annotations
@@ -16,39 +16,20 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from mnist_tutorial.activations import layer_names, layer_outputs
+from mnist_tutorial.checks import is_integer
 from mnist_tutorial.data import TensorSplit
 from mnist_tutorial.evaluation import misclassified_indices, predict
 from mnist_tutorial.plotting import (
     MapsAndPrediction,
     as_numpy,
+    kernel_mosaic,
     maps_and_prediction_size,
     plot_image_grid,
+    shared_limit,
 )
-from mnist_tutorial.widgets.engine import InteractiveFigure, is_integer
+from mnist_tutorial.widgets.engine import InteractiveFigure
 
 KERNEL_CMAP = "RdBu_r"  # negative weights blue, positive red, zero white
-
-
-def kernel_mosaic(weight: torch.Tensor, gap: int = 1) -> torch.Tensor:
-    """Conv weights (out, in, k, k) as one image: row = output channel, column = input channel.
-
-    Kernels are separated by ``gap`` columns and rows of NaN, which ``imshow`` leaves blank.
-    """
-    if weight.ndim != 4:
-        raise ValueError(f"weight must have shape (out, in, kh, kw), got {tuple(weight.shape)}")
-    out_channels, in_channels, height, width = weight.shape
-    mosaic = torch.full((out_channels * (height + gap) - gap, in_channels * (width + gap) - gap),
-                        float("nan"))
-    for row in range(out_channels):
-        for column in range(in_channels):
-            top, left = row * (height + gap), column * (width + gap)
-            mosaic[top:top + height, left:left + width] = weight[row, column].detach().cpu()
-    return mosaic
-
-
-def shared_limit(*weights: torch.Tensor) -> float:
-    """The largest absolute weight of all tensors: a colour scale from -limit to +limit fits all."""
-    return max(weight.detach().abs().max().item() for weight in weights)
 
 
 def plot_conv1_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
@@ -81,29 +62,6 @@ def plot_conv2_kernels(trained: nn.Module, untrained: nn.Module) -> Figure:
     figure.colorbar(shown, ax=panels, label="weight", shrink=0.6)
     figure.suptitle("conv2's 20 x 10 kernels (each 5x5): one row per output channel")
     return figure
-
-
-@torch.no_grad()
-def top_patches(model: nn.Module, images: torch.Tensor,
-                count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each conv1 kernel, the ``count`` input patches it responds to most, and its responses.
-
-    Returns ``patches`` (channels, count, k, k) and ``responses`` (channels, count), strongest
-    first; a response is the conv1 output at that place: patch * kernel summed, plus the bias.
-    ``images`` (N, 1, 28, 28): a few thousand at most, as all their conv1 maps are kept at once.
-    """
-    conv = model.conv1
-    maps = conv(images.to(conv.weight.device)).cpu()  # (N, C, H', W')
-    _, channels, height, width = maps.shape
-    responses, where = maps.transpose(0, 1).reshape(channels, -1).topk(count, dim=1)
-    size = conv.kernel_size[0]
-    image_index = where // (height * width)
-    row, column = where % (height * width) // width, where % width
-    patches = torch.stack([
-        torch.stack([images[n, 0, r:r + size, c:c + size].cpu()
-                     for n, r, c in zip(image_index[channel], row[channel], column[channel])])
-        for channel in range(channels)])
-    return patches, responses
 
 
 def plot_kernel_responses(model: nn.Module, image: torch.Tensor, label: str = "") -> Figure:

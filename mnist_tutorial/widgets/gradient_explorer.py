@@ -18,29 +18,23 @@ from matplotlib.patches import Rectangle
 
 from mnist_tutorial.augmentation import background
 from mnist_tutorial.backprop import TARGETS, input_gradient
+from mnist_tutorial.checks import is_integer
 from mnist_tutorial.data import NORMALIZATION
 from mnist_tutorial.models import BlogNet
+from mnist_tutorial.plotting import as_image_tensor
 from mnist_tutorial.receptive_field import (
-    BLOG_NET_LAYERS,
+    CONV2_LAYERS,
+    conv2_field_box,
     input_jump,
-    input_window,
     receptive_field,
 )
-from mnist_tutorial.widgets.engine import InteractiveFigure, as_image_tensor, is_integer, setting
+from mnist_tutorial.widgets.engine import InteractiveFigure, setting
 
-CONV2_LAYERS = BLOG_NET_LAYERS[:3]  # conv1, the first pooling, conv2
 FIELD = receptive_field(CONV2_LAYERS)  # 14: the receptive field of a conv2 output, in pixels
 JUMP = input_jump(CONV2_LAYERS)  # 2: input pixels between neighbouring conv2 outputs
 CONV2 = (20, 8, 8)  # channels, rows and columns of conv2's output for one 28x28 digit
 MEAN, STD = NORMALIZATION["mnist"]
 INK = (1 - MEAN) / STD  # a white pixel after Normalize; black is background()
-
-
-def conv2_field_box(cell: tuple[int, int]) -> tuple[int, int, int, int]:
-    """(top, left, bottom, right), end exclusive, of the input pixels conv2's output ``cell``
-    sees."""
-    rows, columns = (input_window(CONV2_LAYERS, index) for index in cell)
-    return rows.start, columns.start, rows.stop, columns.stop
 
 
 class GradientExplorer(InteractiveFigure):

@@ -1,68 +1,20 @@
-"""Pooling: an explorer that shows which window made each pooled number, and how much pooling
-changes when a digit moves by a pixel or two.
-
-Shifts move the content of an image ``(down, right)`` whole pixels; pixels moved in from outside
-get the background value of normalised MNIST (``augmentation.background()``).
-"""
+"""Pooling explorer: which window made each pooled number; and the figure of how much a map
+changes when the digit moves (computed by :mod:`mnist_tutorial.pooling`)."""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from mnist_tutorial.augmentation import background, translate
-from mnist_tutorial.ops import avg_pool2d, conv2d, max_pool2d
-from mnist_tutorial.widgets.engine import (
-    InteractiveFigure,
-    NumberGrid,
-    as_image_tensor,
-    is_integer,
-    setting,
-)
-
-POOLING = {"max": max_pool2d, "avg": avg_pool2d}
-
-
-def feature_map(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """ReLU of the convolution of images (N, 1, H, W) with one 2-D kernel: (N, 1, H', W')."""
-    if kernel.dim() != 2:
-        raise ValueError(f"kernel must be one 2-D matrix (kH, kW), got shape {tuple(kernel.shape)}")
-    return torch.relu(conv2d(images, kernel[None, None]))
-
-
-def relative_change(before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-    """Per image: ``||after - before|| / ||before||`` (0 = unchanged, 1 = as big as the map)."""
-    if before.shape != after.shape:
-        raise ValueError(f"before and after must have the same shape, got {tuple(before.shape)} "
-                         f"and {tuple(after.shape)}")
-    size = before.flatten(1).norm(dim=1)
-    if (size == 0).any():
-        raise ValueError(f"the 'before' map of image {int((size == 0).nonzero()[0])} is all zeros: "
-                         f"a change relative to nothing is undefined")
-    return (after - before).flatten(1).norm(dim=1) / size
-
-
-def shift_change(images: torch.Tensor, kernel: torch.Tensor, shift: tuple[int, int],
-                 kind: str | None = None, size: int = 2, stride: int | None = None,
-                 fill: float = background()) -> float:
-    """Mean relative change of the feature map (pooled with ``kind`` unless None) when every
-    image moves by ``shift = (down, right)`` pixels."""
-    if kind is not None and kind not in POOLING:
-        raise ValueError(f"kind must be None (no pooling) or one of {list(POOLING)}, got {kind!r}")
-    shifts = torch.tensor([shift] * len(images))
-
-    def response(x: torch.Tensor) -> torch.Tensor:
-        maps = feature_map(x, kernel)
-        return maps if kind is None else POOLING[kind](maps, size, stride)
-
-    moved = translate(images, shifts, fill)
-    return relative_change(response(images), response(moved)).mean().item()
+from mnist_tutorial.checks import is_integer
+from mnist_tutorial.plotting import NumberGrid, as_image_tensor
+from mnist_tutorial.pooling import POOLING_OPS
+from mnist_tutorial.widgets.engine import InteractiveFigure, setting
 
 
 def _map_grid(axes: Axes) -> NumberGrid:
@@ -129,8 +81,8 @@ class PoolingExplorer(InteractiveFigure):
 
     def _check(self, name: str, value) -> None:
         if name == "kind":
-            if value not in POOLING:
-                raise ValueError(f"kind must be one of {list(POOLING)}, got {value!r}")
+            if value not in POOLING_OPS:
+                raise ValueError(f"kind must be one of {list(POOLING_OPS)}, got {value!r}")
         elif name == "cell":
             if (not isinstance(value, (tuple, list)) or len(value) != 2
                     or not all(is_integer(v) and v >= 0 for v in value)):
@@ -146,7 +98,7 @@ class PoolingExplorer(InteractiveFigure):
         kind, size, padding = values["kind"], values["size"], values["padding"]
         stride = size if values["stride"] is None else values["stride"]
         try:
-            pooled = POOLING[kind](self.image[None, None], size, stride, padding)[0, 0]
+            pooled = POOLING_OPS[kind](self.image[None, None], size, stride, padding)[0, 0]
         except ValueError as error:
             return {"pooled": None, "output_shape": None, "window": None, "window_values": None,
                     "cell_value": None, "message": f"These settings do not work: {error}"}
@@ -224,7 +176,7 @@ class PoolingExplorer(InteractiveFigure):
 
     # --- the widget -------------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:
-        controls = {"kind": widgets.ToggleButtons(options=list(POOLING), value=self.kind,
+        controls = {"kind": widgets.ToggleButtons(options=list(POOLING_OPS), value=self.kind,
                                                   description="kind")}
         for name in ("size", "stride", "padding"):
             value = getattr(self, name)

@@ -310,3 +310,10 @@ def test_no_time_limit_outside_the_main_thread():
 def test_time_limit_must_be_a_positive_number(time_limit):
     with pytest.raises(ValueError, match="time_limit must be a positive number of seconds"):
         check_pool2d(F.max_pool2d, time_limit=time_limit)
+
+
+@pytest.mark.parametrize("fn, kind", [(ops.max_pool2d_loops, "max"),
+                                      (ops.avg_pool2d_loops, "avg")])
+def test_the_pool_checker_accepts_the_package_loops(fn, kind):
+    report = check_pool2d(fn, kind)
+    assert report.passed, str(report)

@@ -12,7 +12,7 @@ from mnist_tutorial.exercises.network import (
     BUILD,
     HINT_AVERAGE,
     HINT_LAST_RELU,
-    HINT_SOFTMAX,
+    HINT_SOFTMAX_OUTPUT,
     OUTPUT,
     PARAMETERS,
     SAME,
@@ -124,8 +124,8 @@ def without_relu(place):
 
 
 @pytest.mark.parametrize("net_class, hint", [
-    (SoftmaxNet, HINT_SOFTMAX),
-    (LogSoftmaxNet, HINT_SOFTMAX),
+    (SoftmaxNet, HINT_SOFTMAX_OUTPUT),
+    (LogSoftmaxNet, HINT_SOFTMAX_OUTPUT),
     (ReluAtTheEndNet, HINT_LAST_RELU),
     (AveragePoolingNet, HINT_AVERAGE),
     (TextbookAveragePoolingNet, HINT_AVERAGE),
@@ -146,7 +146,7 @@ def test_two_mistakes_at_once_are_both_named_from_the_trace():
             return super().forward(x).softmax(dim=1)
 
     message = hints(check_net(SoftmaxAndAverage))[SAME]
-    assert f"Hint: {HINT_AVERAGE}" in message and f"Hint: {HINT_SOFTMAX}" in message
+    assert f"Hint: {HINT_AVERAGE}" in message and f"Hint: {HINT_SOFTMAX_OUTPUT}" in message
 
 
 def test_wrong_kernel_size_names_the_kernel_and_the_flattened_size():
@@ -301,7 +301,7 @@ def test_hand_written_softmax_is_named():
             return e / e.sum(1, keepdim=True)
 
     message = hints(check_net(HandSoftmax))[SAME]
-    assert f"Hint: {HINT_SOFTMAX}" in message
+    assert f"Hint: {HINT_SOFTMAX_OUTPUT}" in message
     assert "compare with the plan" not in message
 
 

@@ -14,7 +14,7 @@ from mnist_tutorial.exercises.training import (
     HINT_BATCH_MEANS,
     HINT_EVAL_MODE,
     HINT_LEN,
-    HINT_SOFTMAX,
+    HINT_SOFTMAX_BEFORE_LOSS,
     HINT_STEP_FIRST,
     HINT_TRAIN_MODE,
     HINT_ZERO_GRAD,
@@ -107,7 +107,7 @@ def loop_with(mistake):
 @pytest.mark.parametrize("mistake, hint, failing", [
     ("no zero_grad", HINT_ZERO_GRAD, 4),  # one case has a single batch: nothing piles up
     ("step first", HINT_STEP_FIRST, 5),
-    ("softmax", HINT_SOFTMAX, 5),
+    ("softmax", HINT_SOFTMAX_BEFORE_LOSS, 5),
     ("no train()", HINT_TRAIN_MODE, 1),
     ("batch means", HINT_BATCH_MEANS, 1),
 ])

@@ -15,7 +15,7 @@ from mnist_tutorial.models import BlogNet
 from mnist_tutorial.widgets import engine as widget_module
 from mnist_tutorial.widgets.convolution_explorer import KernelPlayground, SlidingWindowStepper
 from mnist_tutorial.widgets.digit_pad import DigitPad
-from mnist_tutorial.widgets.engine import InteractiveFigure, NumberGrid, as_image_tensor, is_integer
+from mnist_tutorial.widgets.engine import InteractiveFigure
 from mnist_tutorial.widgets.feature_explorer import FeatureExplorer
 from mnist_tutorial.widgets.padding_explorer import PaddingStrideExplorer
 from mnist_tutorial.widgets.pooling_explorer import PoolingExplorer
@@ -235,46 +235,3 @@ def test_the_figure_is_made_anew_only_when_its_panels_change(model, digits):
     maps = [axes for axes in figure.axes if axes.get_title().startswith("channel")]
     assert np.allclose(maps[3].images[0].get_array(), explorer.feature_maps[3].numpy())
 
-
-def test_as_image_tensor_takes_one_image_or_a_batch():
-    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    for variant in (image, image[None], image[None, None], image.tolist(), torch.tensor(image)):
-        converted = as_image_tensor(variant)
-        assert converted.dtype == torch.float32
-        assert torch.equal(converted, torch.tensor(image).float())
-    batch = torch.zeros(5, 1, 3, 4)
-    assert as_image_tensor(batch, batch=True).shape == (5, 3, 4)
-    assert as_image_tensor(batch[:, 0], batch=True).shape == (5, 3, 4)
-    assert as_image_tensor(torch.zeros(1, 1, 3, 4), batch=True).shape == (1, 3, 4)
-    with pytest.raises(ValueError, match=r"kernel must be one 2-D image .*got shape \(2, 3, 4\)"):
-        as_image_tensor(torch.zeros(2, 3, 4), "kernel")
-    with pytest.raises(ValueError, match=r"images must be a batch .*got shape \(3, 4\)"):
-        as_image_tensor(torch.zeros(3, 4), "images", batch=True)
-    with pytest.raises(ValueError, match="image is empty"):
-        as_image_tensor(torch.zeros(0, 4))
-    with pytest.raises(ValueError, match=r"got shape \(5, 1, 4\)"):  # not one image
-        as_image_tensor(torch.zeros(5, 1, 4))
-
-
-def test_is_integer():
-    assert all(is_integer(value) for value in (3, np.int64(3), torch.tensor(3)))
-    assert not any(is_integer(value) for value in (True, 3.0, "3", None, torch.tensor(3.0),
-                                                   torch.tensor([3])))
-
-
-def test_number_grid_follows_new_values_and_sizes():
-    figure, axes = plt.subplots()
-    grid = NumberGrid(axes, "viridis", annotate_up_to=3, ticks_up_to=3)
-    grid.show(torch.tensor([[0.0, 1.0], [2.0, float("nan")]]), 0, 2)
-    visible = [text for text in grid.texts if text.get_visible()]
-    assert [text.get_text() for text in visible] == ["0", "1", "2"]  # NaN: blank
-    assert [text.get_position() for text in visible] == [(0, 0), (1, 0), (0, 1)]
-    assert visible[0].get_color() == "white" and visible[2].get_color() == "black"  # viridis
-    assert axes.get_xlim() == (-0.5, 1.5) and list(axes.get_xticks()) == [0, 1]
-    assert grid.image.get_clim() == (0, 2)
-    grid.show(torch.full((4, 4), 0.25), -1, 1)  # larger than annotate_up_to: no numbers, no ticks
-    assert not any(text.get_visible() for text in grid.texts)
-    assert axes.get_ylim() == (3.5, -0.5) and list(axes.get_xticks()) == []
-    grid.show(torch.full((3, 3), 0.25), -1, 1)
-    assert sum(text.get_visible() for text in grid.texts) == 9 and len(grid.texts) == 9
-    assert grid.texts[8].get_text() == "0.25"

@@ -1,95 +1,21 @@
-import math
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from mnist_tutorial.activations import layer_names, layer_outputs
-from mnist_tutorial.checkpoints import load_checkpoint, save_checkpoint
+from mnist_tutorial.activations import top_patches
 from mnist_tutorial.data import TensorSplit, load_split
-from mnist_tutorial.history import History
-from mnist_tutorial.models import BlogNet
-from mnist_tutorial.plotting import plot_probabilities
-from mnist_tutorial.recipes import load_or_train_blog_net
+from mnist_tutorial.plotting import plot_probabilities, shared_limit
 from mnist_tutorial.widgets import feature_explorer as fe
 from mnist_tutorial.widgets.feature_explorer import FeatureExplorer
-
-BLOG_LAYERS = ["conv1", "pool1", "relu1", "conv2", "pool2", "relu2"]
-
-
-def seeded_net(seed: int = 0, pooling: str = "max") -> BlogNet:
-    torch.manual_seed(seed)
-    return BlogNet(pooling)
-
-
-def by_hand(model: BlogNet, x: torch.Tensor, pool=F.max_pool2d) -> dict[str, torch.Tensor]:
-    """The blog post's forward pass written out with torch.nn.functional."""
-    out = {"conv1": F.conv2d(x, model.conv1.weight, model.conv1.bias)}
-    out["pool1"] = pool(out["conv1"], 2)
-    out["relu1"] = F.relu(out["pool1"])
-    out["conv2"] = F.conv2d(out["relu1"], model.conv2.weight, model.conv2.bias)
-    out["pool2"] = pool(out["conv2"], 2)
-    out["relu2"] = F.relu(out["pool2"])
-    return out
+from tests.helpers import BLOG_LAYERS, by_hand, seeded_net
 
 
 @pytest.fixture(scope="module")
 def split(mnist_root):
     return load_split("mnist", train=False, quick=True)
-
-
-@pytest.mark.parametrize("pooling, pool", [("max", F.max_pool2d), ("avg", F.avg_pool2d)])
-def test_layer_outputs_equal_the_functional_forward_pass(pooling, pool):
-    model = seeded_net(pooling=pooling).train()
-    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    outputs = layer_outputs(model, x)
-    assert list(outputs) == BLOG_LAYERS == layer_names(model)
-    with torch.no_grad():
-        expected = by_hand(model, x, pool)
-    for name in BLOG_LAYERS:
-        assert torch.allclose(outputs[name], expected[name], atol=1e-5), name
-    assert [tuple(outputs[n].shape[1:]) for n in BLOG_LAYERS] == [
-        (10, 24, 24), (10, 12, 12), (10, 12, 12), (20, 8, 8), (20, 4, 4), (20, 4, 4)]
-    assert model.training  # mode restored
-    assert all(not module._forward_hooks for module in model.modules())  # hooks removed
-
-
-def test_layer_outputs_needs_a_batch():
-    with pytest.raises(ValueError, match="images\\[None\\]"):
-        layer_outputs(seeded_net(), torch.zeros(1, 28, 28))
-
-
-def test_kernel_mosaic_places_every_kernel():
-    weight = torch.randn(20, 10, 5, 5)
-    mosaic = fe.kernel_mosaic(weight)
-    assert mosaic.shape == (20 * 6 - 1, 10 * 6 - 1)
-    for out_channel, in_channel in [(0, 0), (7, 3), (19, 9)]:
-        top, left = 6 * out_channel, 6 * in_channel
-        assert torch.equal(mosaic[top:top + 5, left:left + 5], weight[out_channel, in_channel])
-    assert torch.isnan(mosaic[5]).all() and torch.isnan(mosaic[:, 5]).all()
-    assert torch.isnan(mosaic).sum() == mosaic.numel() - weight.numel()
-    with pytest.raises(ValueError, match="\\(out, in, kh, kw\\)"):
-        fe.kernel_mosaic(torch.zeros(10, 5, 5))
-
-
-def test_shared_limit_is_the_largest_absolute_weight():
-    assert fe.shared_limit(torch.tensor([0.2, -0.5]), torch.tensor([[0.4]])) == 0.5
-
-
-def test_top_patches_are_the_strongest_responses(split):
-    model = seeded_net()
-    images = split.images[:200]
-    patches, responses = fe.top_patches(model, images, count=4)
-    assert patches.shape == (10, 4, 5, 5) and responses.shape == (10, 4)
-    with torch.no_grad():
-        maps = F.conv2d(images, model.conv1.weight, model.conv1.bias)
-    assert torch.allclose(responses[:, 0], maps.amax(dim=(0, 2, 3)))
-    assert bool((responses[:, :-1] >= responses[:, 1:]).all())
-    by_hand = (patches * model.conv1.weight[:, None, 0]).sum(dim=(2, 3)) + model.conv1.bias[:, None]
-    assert torch.allclose(by_hand.detach(), responses, atol=1e-5)
 
 
 def test_kernel_figures_are_titled_and_labelled(split):
@@ -100,11 +26,11 @@ def test_kernel_figures_are_titled_and_labelled(split):
     conv2 = fe.plot_conv2_kernels(trained, untrained)
     assert conv2.axes[0].get_xlabel().startswith("input channel")
     assert conv2.axes[0].get_ylabel().startswith("output channel")
-    limit = fe.shared_limit(trained.conv2.weight, untrained.conv2.weight)
+    limit = shared_limit(trained.conv2.weight, untrained.conv2.weight)
     assert {image.get_clim() for axes in conv2.axes for image in axes.images} == {(-limit, limit)}
     responses = fe.plot_kernel_responses(trained, split.images[0], "7")
     assert responses._suptitle.get_text()
-    patches = fe.plot_top_patches(*fe.top_patches(trained, split.images[:50], 3))
+    patches = fe.plot_top_patches(*top_patches(trained, split.images[:50], 3))
     assert patches.axes[0].get_ylabel() == "kernel 0"
     axes = plot_probabilities(torch.tensor([0.1] * 10), label=3)
     assert axes.get_ylabel() == "probability" and "true label: 3" in axes.get_xlabel()
@@ -220,37 +146,3 @@ def test_widget_controls_drive_the_explorer(split):
     assert controls["digit"].value == position
     assert picture.layout.display != "none" and bytes(picture.value).startswith(b"\x89PNG")
     assert bytes(picture.value) == explorer.png()  # the picture shows the digit now
-
-
-# --- the checkpoint -------------------------------------------------------------------------------
-def toy_data() -> tuple[TensorSplit, TensorSplit]:
-    generator = torch.Generator().manual_seed(0)
-    images, labels = torch.randn(64, 1, 28, 28, generator=generator), torch.arange(64) % 10
-    return TensorSplit(images, labels), TensorSplit(images[:20], labels[:20])
-
-
-def test_load_or_train_trains_saves_and_then_loads(tmp_path, monkeypatch):
-    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "1")
-    path = tmp_path / "blog_net.pt"
-    lines = []
-    trained = load_or_train_blog_net(path, data=toy_data, epochs=1, log=lines.append)
-    assert path.is_file() and "No checkpoint" in lines[0] and "saved" in lines[-1]
-    assert load_checkpoint(path, BlogNet())["metadata"]["quick"] is True
-    lines.clear()
-    loaded = load_or_train_blog_net(path, data=toy_data, log=lines.append)
-    assert lines[0].startswith("Loaded")
-    for name, value in trained.state_dict().items():
-        assert torch.equal(loaded.state_dict()[name], value)
-
-
-def test_a_quick_checkpoint_is_retrained_in_full_mode(tmp_path, monkeypatch):
-    path = tmp_path / "blog_net.pt"
-    model = seeded_net()
-    save_checkpoint(path, model, torch.optim.SGD(model.parameters(), lr=0.01), 2,
-                    History(accuracy=[50.0, 60.0]), {"quick": True})
-    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "0")
-    lines = []
-    load_or_train_blog_net(path, data=toy_data, epochs=1, log=lines.append)
-    assert "quick mode" in lines[0]
-    assert load_checkpoint(path, BlogNet())["metadata"]["quick"] is False
-    assert math.isfinite(load_checkpoint(path, BlogNet())["history"].accuracy[-1])

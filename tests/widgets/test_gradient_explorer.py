@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.widgets.gradient_explorer import FIELD, JUMP, GradientExplorer, conv2_field_box
+from mnist_tutorial.widgets.gradient_explorer import FIELD, JUMP, GradientExplorer
 
 
 @pytest.fixture
@@ -55,26 +55,6 @@ def test_a_conv2_output_depends_only_on_its_receptive_field(explorer, cell):
 def test_field_and_jump_follow_the_formula():
     # r = 1 + (5 - 1) * 1 + (2 - 1) * 1 + (5 - 1) * 2 = 14; the jump is the pooling's stride 2
     assert (FIELD, JUMP) == (1 + 4 * 1 + 1 * 1 + 4 * 2, 2)
-
-
-def test_conv2_field_box_corners():
-    assert conv2_field_box((0, 0)) == (0, 0, 14, 14)
-    assert conv2_field_box((7, 7)) == (14, 14, 28, 28)  # the last one ends at the image's edge
-    assert conv2_field_box((1, 5)) == (2, 10, 16, 24)
-
-
-def test_conv2_field_box_is_what_autograd_reaches():
-    # an independent check: autograd through conv1, 2x2 average pooling and conv2 (all-ones
-    # kernels) on an all-ones image reaches exactly the box's pixels
-    x = torch.ones(1, 1, 28, 28, requires_grad=True)
-    ones = torch.ones(1, 1, 5, 5)
-    out = torch.nn.functional.conv2d(torch.nn.functional.avg_pool2d(
-        torch.nn.functional.conv2d(x, ones), 2), ones)
-    out[0, 0, 3, 6].backward()
-    rows, columns = x.grad[0, 0].nonzero().unbind(1)
-    top, left, bottom, right = conv2_field_box((3, 6))
-    assert (rows.min(), columns.min(), rows.max() + 1, columns.max() + 1) == (top, left, bottom,
-                                                                             right)
 
 
 def test_a_class_score_depends_on_most_pixels(explorer):

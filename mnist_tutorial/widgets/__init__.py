@@ -1,0 +1,1 @@
+"""The course's interactive figures: the shared engine and one module per widget."""
