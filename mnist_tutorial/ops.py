@@ -22,6 +22,8 @@ is, never flipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from mnist_tutorial.op_checks import (
@@ -135,11 +137,11 @@ def avg_pool2d(x: torch.Tensor, kernel_size: Pair, stride: Pair, padding: Pair) 
     return windows.sum(dim=(-2, -1)).div(kernel_size[0] * kernel_size[1], rounding_mode="trunc")
 
 
-def max_pool2d_loops(x: torch.Tensor, kernel_size: Pair, stride: Pair,
-                     padding: Pair) -> torch.Tensor:
-    """Max pooling with plain loops: one window, one output number at a time."""
+def pool2d_loops(x: torch.Tensor, kernel_size: Pair, stride: Pair,
+                 pool_window: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Pooling with plain loops: slide a window over each channel of each (padded) image and
+    turn every window into one number with ``pool_window``."""
     (kh, kw), (sh, sw) = kernel_size, stride
-    x = pad2d(x, padding, lowest_value(x.dtype))  # so that the padding is never the largest
     out_h, out_w = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
     out = x.new_zeros(x.shape[0], x.shape[1], out_h, out_w)
     for n in range(x.shape[0]):                  # every image
@@ -147,27 +149,26 @@ def max_pool2d_loops(x: torch.Tensor, kernel_size: Pair, stride: Pair,
             for i in range(out_h):               # every window position, row by row
                 for j in range(out_w):
                     window = x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                    out[n, c, i, j] = window.max()
+                    out[n, c, i, j] = pool_window(window)
     return out
+
+
+def max_pool2d_loops(x: torch.Tensor, kernel_size: Pair, stride: Pair,
+                     padding: Pair) -> torch.Tensor:
+    """Max pooling with plain loops: each window's largest number."""
+    x = pad2d(x, padding, lowest_value(x.dtype))  # so that the padding is never the largest
+    return pool2d_loops(x, kernel_size, stride, lambda window: window.max())
 
 
 def avg_pool2d_loops(x: torch.Tensor, kernel_size: Pair, stride: Pair,
                      padding: Pair) -> torch.Tensor:
     """Average pooling with plain loops; padded zeros count in the mean, as in PyTorch."""
-    (kh, kw), (sh, sw) = kernel_size, stride
     x = pad2d(x, padding)  # zeros
-    out_h, out_w = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    size = kernel_size[0] * kernel_size[1]
     # int64, as PyTorch: the sum divided by the window size, rounded toward zero
     rounding = None if x.is_floating_point() else "trunc"
-    out = x.new_zeros(x.shape[0], x.shape[1], out_h, out_w)
-    for n in range(x.shape[0]):                  # every image
-        for c in range(x.shape[1]):              # every channel, on its own
-            for i in range(out_h):               # every window position, row by row
-                for j in range(out_w):
-                    window = x[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
-                    # the padding counts too
-                    out[n, c, i, j] = window.sum().div(kh * kw, rounding_mode=rounding)
-    return out
+    return pool2d_loops(x, kernel_size, stride,
+                        lambda window: window.sum().div(size, rounding_mode=rounding))
 
 
 # --- the backward pass: the gradient of the loss with respect to each op's inputs ----------------

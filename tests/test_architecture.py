@@ -76,6 +76,34 @@ def test_every_top_level_module_has_a_layer():
     assert sorted(set(listed) - found) == [], "these listed modules no longer exist"
 
 
+
+def _readme_layout_rows() -> dict[str, set[str]]:
+    """The README's layout table: for each ``mnist_tutorial`` row, the module names it lists."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`mnist_tutorial/"):
+            rows[cells[0]] = set(re.findall(r"`([A-Za-z_]\w*)`", cells[1]))
+    return rows
+
+
+def test_the_readme_layout_table_matches_the_tree():
+    rows = _readme_layout_rows()
+    expected = {"`mnist_tutorial/` base": set(BASE_MODULES),
+                "`mnist_tutorial/` lessons": set(LESSON_MODULES),
+                "`mnist_tutorial/` figures": set(FIGURE_MODULES),
+                "`mnist_tutorial/` app": set(APP_MODULES)}
+    for package in SUBPACKAGES:
+        expected[f"`mnist_tutorial/{package}/`"] = {
+            path.stem for path in (PACKAGE / package).glob("*.py")} - {"__init__"}
+    assert sorted(rows) == sorted(expected), "the README's layout table has other rows"
+    for row, modules in expected.items():
+        assert rows[row] == modules, (f"README layout row {row}: lists "
+                                      f"{sorted(rows[row] - modules)} that are not there, "
+                                      f"lacks {sorted(modules - rows[row])}")
+
 # --- a. lesson code runs without the plotting and widget libraries ------------------------------
 
 def _gui_modules_after(imports: str) -> list[str]:

@@ -160,6 +160,17 @@ def test_avg_pool2d_loops_matches_pytorch(case):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
 
 
+
+def test_pool2d_loops_hands_each_window_to_the_pooling_function():
+    """Any reduction fits the loop: a min pool is minus the max pool of minus x."""
+    x = torch.randn(2, 3, 7, 6)
+    got = ops.pool2d_loops(x, (3, 2), (2, 1), lambda window: window.min())
+    assert torch.equal(got, -F.max_pool2d(-x, (3, 2), (2, 1)))
+    windows = []
+    ops.pool2d_loops(x[:1, :1], (3, 3), (3, 3), lambda window: windows.append(window) or 0.0)
+    assert [window.shape for window in windows] == [(3, 3)] * 4  # 2 x 2 positions, row by row
+    assert torch.equal(windows[1], x[0, 0, 0:3, 3:6])
+
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int64, torch.float64])
 def test_max_pool2d_loops_on_other_dtypes(dtype):
     x = torch.randint(0 if dtype == torch.uint8 else -50, 50, (2, 3, 7, 6),
