@@ -10,7 +10,7 @@ scaled to 1,000. A second ``conv2d`` row builds its im2col matrix for all 1,000 
 piece instead of a few digits at a time, to show why ``ops.conv2d`` works in pieces. Usage::
 
     python benchmarks/conv_speed.py [--repeats 20] [--loop-digits 10] [--threads N]
-                                    [--device cpu] [--data DIR]
+                                    [--device auto|cpu|cuda|mps] [--data DIR]
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import torch.nn.functional as F
 
 from mnist_tutorial import ops
 from mnist_tutorial.data import load_split
+from mnist_tutorial.devices import synchronize
+from mnist_tutorial.training import choose_device
 
 DIGITS = 1_000
 GOAL = 3.0  # conv2d should be within 3x of F.conv2d
@@ -34,8 +36,7 @@ def seconds(function: Callable[[], torch.Tensor], device: torch.device) -> float
     """Wall-clock seconds of one call, waiting for the GPU to finish its queue."""
     started = time.perf_counter()
     function()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return time.perf_counter() - started
 
 
@@ -55,13 +56,14 @@ def main() -> None:
     parser.add_argument("--loop-repeats", type=int, default=3, help="timed runs of conv2d_loops")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="auto: a CUDA GPU, then Apple's MPS, then the CPU")
     parser.add_argument("--data", default=None, help="data root (default: $MNIST_TUTORIAL_DATA)")
     args = parser.parse_args()
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = choose_device(args.device)
     images = load_split(train=False, root=args.data, quick=False).images[:DIGITS].to(device)
     torch.manual_seed(0)
     conv1 = torch.nn.Conv2d(1, 10, kernel_size=5).to(device)  # the blog post's conv1

@@ -6,11 +6,11 @@ files and building the model all count. Two ways are timed in one run:
 - **fast**: the whole training set as one tensor on the device (``load_split``), batches sliced
   from it, ``channels_last``, a small BatchNorm net (``FastNet``) and its recipe
   (``RECIPES["fast"]``: batch 256, AdamW with a one-cycle learning-rate schedule over two
-  epochs), and on a GPU mixed precision. Near the end the test set is scored at a few
-  checkpoints (the end, and one and two sixths of an epoch before it): one-cycle has already
-  lowered the learning rate a lot by then, so the net may pass 99 % before the schedule ends,
-  and the run stops at the first checkpoint that does (each costs one pass over the test set, a
-  fraction of a second).
+  epochs), and on a CUDA GPU mixed precision (``mnist_tutorial.devices``). Near the end the
+  test set is scored at a few checkpoints (the end, and one and two sixths of an epoch before
+  it): one-cycle has already lowered the learning rate a lot by then, so the net may pass 99 %
+  before the schedule ends, and the run stops at the first checkpoint that does (each costs one
+  pass over the test set, a fraction of a second).
 - **blog**: the blog post's pipeline (``DataLoader`` + ``ToTensor`` + ``Normalize``, batch 64, SGD
   lr 0.01 momentum 0.5, ``BlogNet``) for up to ``--blog-epochs`` epochs (10 as in the blog post;
   fewer to save time, and the output then says so; 0 skips it); its time to its best accuracy,
@@ -22,7 +22,7 @@ in advance, nothing else is tuned on it), but a real project would keep a valida
 
 Usage::
 
-    python benchmarks/time_to_99.py [--device cpu|cuda] [--blog-epochs N] [--data DIR]
+    python benchmarks/time_to_99.py [--device auto|cpu|cuda|mps] [--blog-epochs N] [--data DIR]
 """
 
 import time
@@ -30,7 +30,6 @@ import time
 STARTED = time.perf_counter()  # before importing torch: the cold start is part of the time
 
 import argparse  # noqa: E402
-import contextlib  # noqa: E402
 import math  # noqa: E402
 from dataclasses import replace  # noqa: E402
 
@@ -39,6 +38,7 @@ from torch import nn  # noqa: E402
 
 from mnist_tutorial.config import quick_mode  # noqa: E402
 from mnist_tutorial.data import batch_count, batches, blog_dataloaders, load_split  # noqa: E402
+from mnist_tutorial.devices import autocast_dtype, mixed_precision, synchronize  # noqa: E402
 from mnist_tutorial.models import BlogNet, FastNet  # noqa: E402
 from mnist_tutorial.recipes import RECIPES, build_training  # noqa: E402
 from mnist_tutorial.training import (  # noqa: E402
@@ -56,26 +56,8 @@ def report(line: str) -> None:
     print(line, flush=True)
 
 
-def synchronize(device: torch.device) -> None:
-    """Wait for the GPU, so that a clock read afterwards includes its queued work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def mixed_precision(device: torch.device, enabled: bool):
-    """``(autocast context, GradScaler)``: bfloat16 where the GPU has it, else float16 + scaling.
-
-    On the CPU (or with ``enabled=False``) both do nothing: full float32.
-    """
-    if device.type != "cuda" or not enabled:
-        return contextlib.nullcontext(), None
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-    return torch.autocast("cuda", dtype=dtype), scaler
-
-
 def fast_run(device: torch.device, root, seed: int, epochs: float, batch_size: int, lr: float,
-             checkpoints: int, amp: bool) -> tuple[float, float]:
+             checkpoints: int, precision: str) -> tuple[float, float]:
     """Train the fast way; ``(best accuracy, seconds since STARTED when it was reached)``."""
     layout = torch.channels_last
     train = load_split(train=True, root=root).to(device, layout)
@@ -87,7 +69,7 @@ def fast_run(device: torch.device, root, seed: int, epochs: float, batch_size: i
     # the recipe's schedule over `total_steps` batches (it may end in mid-epoch)
     recipe = replace(RECIPES["fast"], batch_size=batch_size, lr=lr)
     optimizer, scheduler, _ = build_training(recipe, model, total_steps)
-    autocast, scaler = mixed_precision(device, amp)
+    autocast, scaler = mixed_precision(device, precision)
     # test at the end and at the `checkpoints - 1` sixths of an epoch before it
     test_at = {total_steps - i * steps_per_epoch // 6 for i in range(checkpoints)}
     criterion = nn.CrossEntropyLoss()
@@ -147,7 +129,8 @@ def blog_run(device: torch.device, root, seed: int, epochs: int) -> tuple[float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="auto: a CUDA GPU, then Apple's MPS, then the CPU")
     parser.add_argument("--data", default=None, help="data root (default: $MNIST_TUTORIAL_DATA)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--blog-epochs", type=int, default=10,
@@ -160,8 +143,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=3,
                         help="test-set checkpoints: the end of the schedule and every sixth "
                              "of an epoch before it")
-    parser.add_argument("--no-amp", dest="amp", action="store_false",
-                        help="no mixed precision on the GPU")
+    parser.add_argument("--no-amp", dest="precision", action="store_const", const="fp32",
+                        default="auto", help="no mixed precision on the GPU: float32 throughout")
     args = parser.parse_args()
     for name, minimum in (("blog_epochs", 0), ("batch_size", 1), ("checkpoints", 1)):
         if getattr(args, name) < minimum:
@@ -172,11 +155,12 @@ def main() -> None:
             parser.error(f"--{name} must be positive, got {getattr(args, name)}")
 
     device = choose_device(args.device)
-    amp = args.amp and device.type == "cuda"
+    dtype = autocast_dtype(device, args.precision)
     print(f"device: {device}, threads: {torch.get_num_threads()}, mixed precision: "
-          f"{'on' if amp else 'off'}{', QUICK SUBSET (not the benchmark)' if quick_mode() else ''}")
+          f"{str(dtype).removeprefix('torch.') if dtype else 'off'}"
+          f"{', QUICK SUBSET (not the benchmark)' if quick_mode() else ''}")
     accuracy, seconds = fast_run(device, args.data, args.seed, args.epochs, args.batch_size,
-                                      args.lr, args.checkpoints, amp)
+                                 args.lr, args.checkpoints, args.precision)
     if args.blog_epochs:
         blog_accuracy, blog_seconds = blog_run(device, args.data, args.seed,
                                                          args.blog_epochs)

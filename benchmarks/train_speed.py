@@ -10,7 +10,7 @@ with the loop ``fit`` runs (``training.train_epoch_logged``).
 Their epochs alternate (blog, project, blog, project, ...) so that a slow patch of the machine
 hurts both alike. Usage::
 
-    python benchmarks/train_speed.py --epochs 3 [--device cpu] [--data DIR]
+    python benchmarks/train_speed.py --epochs 3 [--device auto|cpu|cuda|mps] [--data DIR]
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ import time
 import torch
 
 from mnist_tutorial.data import batches, blog_dataloaders, load_split
+from mnist_tutorial.devices import synchronize
 from mnist_tutorial.models import BlogNet
 from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch_logged
 
 
-def timed(function, *args, **kwargs):
+def timed(device, function, *args, **kwargs):
     """``(result, seconds)`` of one call, waiting for the GPU to finish its queue."""
     started = time.perf_counter()
     result = function(*args, **kwargs)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    synchronize(device)
     return result, time.perf_counter() - started
 
 
@@ -79,7 +79,8 @@ class ProjectPipeline:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda", "mps"))
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                        help="auto: a CUDA GPU, then Apple's MPS, then the CPU")
     parser.add_argument("--data", default=None, help="data root (default: $MNIST_TUTORIAL_DATA)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -94,8 +95,8 @@ def main() -> None:
     accuracy = {}
     for epoch in range(1, args.epochs + 1):
         for pipeline in pipelines:
-            _, train_s = timed(pipeline.train, epoch)
-            (correct, total), eval_s = timed(pipeline.evaluate)
+            _, train_s = timed(device, pipeline.train, epoch)
+            (correct, total), eval_s = timed(device, pipeline.evaluate)
             seconds[pipeline.name]["train"].append(train_s)
             seconds[pipeline.name]["eval"].append(eval_s)
             accuracy[pipeline.name] = 100 * correct / total

@@ -20,7 +20,7 @@ from mnist_tutorial.checkpoints import default_checkpoint_path, load_checkpoint,
 from mnist_tutorial.config import quick_mode, repository_root
 from mnist_tutorial.data import TensorSplit, load_split
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.training import Augment, Scheduler, fit, seed_everything
+from mnist_tutorial.training import Augment, Scheduler, choose_device, fit, seed_everything
 
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -97,8 +97,12 @@ def _short(path: Path) -> str:
 def load_or_train_blog_net(path: str | os.PathLike | None = None,
                            data: Callable[[], tuple[TensorSplit, TensorSplit]] | None = None,
                            epochs: int | None = None,
-                           log: Callable[[str], None] = print) -> nn.Module:
+                           log: Callable[[str], None] = print,
+                           device: str = "auto") -> nn.Module:
     """Notebook 05's trained BlogNet from its checkpoint; trained here and saved when it is missing.
+
+    Training runs on ``device`` (``auto``: the best one present, as ``choose_device`` picks); the
+    model comes back on the CPU either way.
 
     ``data`` returns ``(train, test)`` splits (default: MNIST via ``load_split``). ``epochs``
     defaults to the blog post's 10, or 2 in quick mode. A checkpoint saved in quick mode is not used
@@ -123,11 +127,13 @@ def load_or_train_blog_net(path: str | os.PathLike | None = None,
     train, test = (data or _mnist_splits)()
     recipe = RECIPES["blog"]
     seed_everything(1)
-    model = BlogNet()
+    on = choose_device(device)
+    model = BlogNet().to(on)
     optimizer, _, _ = build_training(recipe, model, total_steps=1)
     history = fit(model, train, test, optimizer, epochs=epochs, batch_size=recipe.batch_size,
                   seed=1)
     save_checkpoint(path, model, optimizer, epochs, history,
                     {"model": "blog", "quick": quick_mode(), "saved_by": "load_or_train_blog_net"})
-    log(f"Trained: {history.split} accuracy {history.accuracy[-1]:.2f} %; saved to {shown}.")
-    return model
+    log(f"Trained on {on.type}: {history.split} accuracy {history.accuracy[-1]:.2f} %; saved to "
+        f"{shown}.")
+    return model.cpu()

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mnist_tutorial"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-BASE_MODULES = ("checks", "config", "errors", "files", "op_checks")
+BASE_MODULES = ("checks", "config", "devices", "errors", "files", "op_checks")
 LESSON_MODULES = ("activations", "augmentation", "backprop", "checkpoints", "data", "evaluation",
                   "history", "im2col", "kernel_fit", "kernels", "models",
                   "ops", "padding", "pooling", "preprocessing", "receptive_field", "recipes",

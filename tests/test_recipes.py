@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from mnist_tutorial import recipes
 from mnist_tutorial.augmentation import RandomAffine, background
 from mnist_tutorial.checkpoints import load_checkpoint, save_checkpoint
 from mnist_tutorial.data import TensorSplit
@@ -57,6 +58,25 @@ def test_load_or_train_trains_saves_and_then_loads(tmp_path, monkeypatch):
     for name, value in trained.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], value)
 
+
+
+def test_load_or_train_trains_on_the_device_choose_device_picks(tmp_path, monkeypatch):
+    """Not always the CPU: on Colab 06 and 07 retrain without 05's checkpoint, on its GPU."""
+    asked = []
+
+    def fake_choose_device(preference):
+        asked.append(preference)
+        return torch.device("cpu")  # the only device this test can really train on
+
+    monkeypatch.setattr(recipes, "choose_device", fake_choose_device)
+    monkeypatch.setenv("MNIST_TUTORIAL_QUICK", "1")
+    lines = []
+    model = load_or_train_blog_net(tmp_path / "net.pt", data=toy_data, epochs=1, log=lines.append)
+    assert asked == ["auto"] and "Trained on cpu" in lines[-1]
+    assert next(model.parameters()).device == torch.device("cpu")
+    load_or_train_blog_net(tmp_path / "other.pt", data=toy_data, epochs=1, log=lines.append,
+                           device="cpu")
+    assert asked == ["auto", "cpu"]
 
 def test_a_quick_checkpoint_is_retrained_in_full_mode(tmp_path, monkeypatch):
     path = tmp_path / "blog_net.pt"
