@@ -2,7 +2,9 @@
 
 With no options it reproduces the blog post's run (``--model blog``); ``--model improved`` (and
 ``fast``, ``residual``) use the recipes notebook 08 arrives at (``mnist_tutorial.recipes``).
-``--epochs``, ``--batch-size`` and ``--lr`` override them.
+``--epochs``, ``--batch-size`` and ``--lr`` override them. Under ``torchrun`` the same command
+trains with DistributedDataParallel, one process per CPU share or GPU
+(``mnist_tutorial.distributed``); only rank 0 prints and writes checkpoints.
 
 Every failure the user can fix is a ``CourseError`` and ends in one ``error:`` line (no traceback)
 and the exit status ``EXIT_CODES`` gives its class; only a bug in the course shows a traceback.
@@ -11,14 +13,29 @@ and the exit status ``EXIT_CODES`` gives its class; only a bug in the course sho
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+import torch.distributed as dist
+
 from mnist_tutorial.checkpoints import check_writable, read_checkpoint
 from mnist_tutorial.config import quick_mode
 from mnist_tutorial.data import DATASETS, batch_count, load_split
+from mnist_tutorial.distributed import (
+    BACKENDS,
+    LAUNCH_EXAMPLE,
+    Launch,
+    World,
+    check_batch_divides,
+    handling_ctrl_c,
+    launch_from_environment,
+    start,
+    stop,
+)
 from mnist_tutorial.errors import (
     CheckpointError,
     CheckpointWriteError,
@@ -95,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--allow-changes", action="store_true",
                        help="resume even where the options differ from the checkpoint's "
                             "settings; needs --save to a new file, so the original is kept")
+    train.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="torch.distributed backend, only under torchrun (default: auto, "
+                            "Gloo on the CPU and NCCL on CUDA)")
     return parser
 
 
@@ -166,15 +186,27 @@ def differences(saved: dict, settings: dict, epochs: int) -> list[str]:
     return changed
 
 
-def train_command(args: argparse.Namespace) -> str:
-    """Run the ``train`` command; returns the final line to print."""
+def check_launch(args: argparse.Namespace, launch: Launch | None) -> None:
+    """Refuse the distributed-only options in a run that torchrun did not start."""
+    if args.backend is not None and launch is None:
+        raise SettingsError(f"--backend applies to a distributed run, and this one was not "
+                            f"started by torchrun (no RANK, WORLD_SIZE, LOCAL_RANK in the "
+                            f"environment): launch it as {LAUNCH_EXAMPLE} --backend "
+                            f"{args.backend} ..., or leave --backend out")
+
+
+def train_command(args: argparse.Namespace, launch: Launch | None = None) -> str:
+    """Run the ``train`` command; returns the final line to print (rank 0's, under torchrun)."""
     check_numbers(args)
+    check_launch(args, launch)
     saved, done = {}, 0
     if args.resume:
         checkpoint = read_checkpoint(args.resume)
         saved, done = checkpoint["metadata"], checkpoint["epoch"]
         adopt_checkpoint_settings(args, saved)
     recipe = resolve_recipe(args)
+    if launch is not None:
+        check_batch_divides(recipe.batch_size, launch.world_size)
     settings = run_settings(args, recipe)
     destination = args.save or args.resume
     if args.resume:
@@ -197,10 +229,26 @@ def train_command(args: argparse.Namespace) -> str:
         device = choose_device(args.device)
     except ValueError as error:  # a device asked for but not there
         raise SettingsError(str(error)) from None
-    print(f"device: {device}; dataset: {settings['dataset']}"
-          f"{' (quick subset)' if settings['quick'] else ''}")
+    if launch is None:
+        return train_on(args, recipe, settings, device, destination)
+    world = start(launch, device, args.backend or "auto")
+    try:
+        return train_on(args, recipe, settings, world.device, destination, world)
+    finally:
+        stop()
+
+
+def train_on(args: argparse.Namespace, recipe: Recipe, settings: dict, device: torch.device,
+             destination: str | None, world: World | None = None) -> str:
+    """Load the data, build the model and train it on ``device`` (in ``world``, under torchrun)."""
+    say = print if world is None or world.leader else (lambda *_: None)
+    say(f"device: {device}; dataset: {settings['dataset']}"
+        f"{' (quick subset)' if settings['quick'] else ''}")
+    if world is not None:
+        say(f"distributed: {world.size} processes ({world.backend}), global batch "
+            f"{recipe.batch_size}, {recipe.batch_size // world.size} per process")
     if settings["model"] != "blog":
-        print(f"recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
+        say(f"recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
               f"with a one-cycle schedule peaking at lr {recipe.lr:g}, weight decay "
               f"{recipe.weight_decay:g}, augmentation {'on' if recipe.augment else 'off'}")
     train = load_split(settings["dataset"], train=True, root=args.data)
@@ -211,15 +259,26 @@ def train_command(args: argparse.Namespace) -> str:
     steps = recipe.epochs * batch_count(len(train), recipe.batch_size)
     optimizer, scheduler, augment = build_training(recipe, model, steps, settings["dataset"])
     history = fit(model, train, test, optimizer, epochs=recipe.epochs,
-                  batch_size=recipe.batch_size, seed=settings["seed"], log=print,
+                  batch_size=recipe.batch_size, seed=settings["seed"], log=say,
                   checkpoint_path=destination, resume_from=args.resume, metadata=settings,
-                  memory_format=memory_format, scheduler=scheduler, augment=augment)
+                  memory_format=memory_format, scheduler=scheduler, augment=augment,
+                  world=world)
+    if world is not None and not world.leader:
+        return ""
     accuracy = history.accuracy[-1]
     correct = round(accuracy * len(test) / 100)
     return f"{history.split} accuracy: {accuracy:.2f}% ({correct}/{len(test)})"
 
 
-def interrupted_message(args: argparse.Namespace) -> str:
+def resume_command(launch: Launch | None) -> str:
+    """The command that starts training again: under torchrun, with as many processes."""
+    if launch is None:
+        return "python -m mnist_tutorial train"
+    return (f"torchrun --standalone --nproc_per_node={launch.local_world_size} "
+            f"-m mnist_tutorial train")
+
+
+def interrupted_message(args: argparse.Namespace, launch: Launch | None = None) -> str:
     """What Ctrl-C leaves behind, and the command that continues from it."""
     destination = args.save or args.resume
     if destination is None or not Path(destination).is_file():
@@ -231,19 +290,35 @@ def interrupted_message(args: argparse.Namespace) -> str:
         return f"interrupted; {destination} cannot be read, so start again"
     data = f" --data {args.data}" if args.data else ""
     return (f"interrupted; the last checkpoint is {destination} (epoch {epoch}). Continue with:\n"
-            f"  python -m mnist_tutorial train --resume {destination}{data}")
+            f"  {resume_command(launch)} --resume {destination}{data}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: the command's result, or one ``error:`` line and an exit status."""
+    """Entry point: the command's result, or one ``error:`` line and an exit status.
+
+    Under torchrun every rank meets the same settings and data errors, so only rank 0 prints
+    them (and the resume command after Ctrl-C). A rank whose peers failed or were killed stops
+    without a message of its own: torchrun's report names the rank that failed first.
+    """
     args = build_parser().parse_args(argv)
+    launch = launch_from_environment()
+    quiet = launch is not None and launch.rank != 0
     try:
-        print(train_command(args))
+        with handling_ctrl_c() if launch is not None else contextlib.nullcontext():
+            result = train_command(args, launch)
+        if result:
+            print(result)
     except KeyboardInterrupt:
-        print(interrupted_message(args), file=sys.stderr)
+        if not quiet:
+            print(interrupted_message(args, launch), file=sys.stderr)
         return EXIT_STATUS[KeyboardInterrupt]
     except CourseError as error:
         status = EXIT_STATUS[type(error)]  # a CourseError missing from the table is a bug
-        print(f"error: {error}", file=sys.stderr)
+        if not quiet:
+            print(f"error: {error}", file=sys.stderr)
         return status
+    except dist.DistError:
+        if launch is None:
+            raise
+        return 1  # a peer failed or was killed: torchrun reports which one
     return 0

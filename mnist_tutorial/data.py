@@ -383,19 +383,28 @@ def load_split(dataset: str = "mnist", train: bool = True,
 
 
 def batches(split: TensorSplit, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-            generator: torch.Generator | None = None
+            generator: torch.Generator | None = None, part: tuple[int, int] = (0, 1)
             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(images, labels)`` batches sliced from the tensors, no per-sample work."""
+    """Yield ``(images, labels)`` batches sliced from the tensors, no per-sample work.
+
+    ``part=(rank, processes)`` yields only that process's part of every batch: the batch cut into
+    ``processes`` contiguous pieces (sizes differing by at most one), so the processes together
+    see each batch exactly as one process would (``mnist_tutorial.distributed``).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    rank, processes = part
+    if not 0 <= rank < processes:
+        raise ValueError(f"part must be (rank, processes) with 0 <= rank < processes, got {part}")
     n = len(split)
-    order = torch.randperm(n, generator=generator).to(split.labels.device) if shuffle else None
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(split.labels.device)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        if order is None:
+        if not shuffle and processes == 1:  # plain slices, no copy
             yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
         else:
-            index = order[start:start + batch_size]
+            index = order[start:start + batch_size].tensor_split(processes)[rank]
             yield split.images[index], split.labels[index]
 
 

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from mnist_tutorial.checkpoints import load_checkpoint, save_checkpoint
 from mnist_tutorial.config import show_progress
 from mnist_tutorial.data import TensorSplit, batch_count, batches
+from mnist_tutorial.distributed import World
 from mnist_tutorial.history import History
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
@@ -75,7 +76,7 @@ def train_epoch_logged(model: nn.Module, batches: Batches, optimizer: torch.opti
                        epoch: int = 1, log_interval: int = 300,
                        log: Callable[[str], None] | None = None, history: History | None = None,
                        total: int | None = None, scheduler: Scheduler | None = None,
-                       augment: Augment | None = None) -> float:
+                       augment: Augment | None = None, world: World | None = None) -> float:
     """``train_epoch`` as ``fit`` runs it: with a progress bar, the loss logged, a schedule and
     augmentation; returns the mean loss per example.
 
@@ -83,7 +84,10 @@ def train_epoch_logged(model: nn.Module, batches: Batches, optimizer: torch.opti
     the blog post's format ``[epoch, batch] loss: x.xxx``, to ``log``. Optional: ``augment`` changes
     each batch of images before the model sees it (see ``mnist_tutorial.augmentation``), and
     ``scheduler`` (e.g. ``OneCycleLR``) takes one step after every batch. The losses are summed on
-    the model's device, so a GPU is not made to wait for every batch's loss.
+    the model's device, so a GPU is not made to wait for every batch's loss. With ``world`` (a
+    distributed run, the model wrapped in DDP, ``batches`` this process's parts) each part's loss
+    is weighted so that the averaged gradient is the whole batch's (``World.loss``), and the
+    logged and returned losses are those of the whole batches.
     """
     device = next(model.parameters()).device
     model.train()
@@ -97,15 +101,20 @@ def train_epoch_logged(model: nn.Module, batches: Batches, optimizer: torch.opti
         if augment is not None:
             images = augment(images)
         optimizer.zero_grad()
-        loss = F.cross_entropy(model(images), labels)
+        if world is None:
+            loss, size = F.cross_entropy(model(images), labels), len(labels)
+        else:
+            loss, size = world.loss(model(images), labels)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
         interval_loss += loss.detach()
-        epoch_loss += loss.detach() * len(labels)
-        count += len(labels)
+        epoch_loss += loss.detach() * size
+        count += size
         if batch_index % log_interval == 0:
+            if world is not None:  # every process's weighted loss averages to the batch's
+                interval_loss = world.mean(interval_loss)
             mean_loss = interval_loss.item() / log_interval
             interval_loss.zero_()
             progress.set_postfix(loss=f"{mean_loss:.3f}")
@@ -114,7 +123,9 @@ def train_epoch_logged(model: nn.Module, batches: Batches, optimizer: torch.opti
                 history.loss.append(mean_loss)
             if log is not None:
                 log(f"[{epoch}, {batch_index:5d}] loss: {mean_loss:.3f}")
-    return epoch_loss.item() / max(count, 1)
+    if world is not None:
+        epoch_loss = world.mean(epoch_loss)
+    return epoch_loss.item() / max(int(count), 1)
 
 
 @contextlib.contextmanager
@@ -151,7 +162,7 @@ def fit(model: nn.Module, train: TensorSplit, evaluation: TensorSplit,
         metadata: dict | None = None, memory_format: torch.memory_format = torch.contiguous_format,
         on_epoch_end: Callable[[int, History], None] | None = None,
         scheduler: Scheduler | None = None, augment: Augment | None = None,
-        evaluation_name: str = "test") -> History:
+        evaluation_name: str = "test", world: World | None = None) -> History:
     """Train for ``epochs`` epochs on tensors, measuring the accuracy on ``evaluation`` after each;
     returns the history.
 
@@ -163,6 +174,10 @@ def fit(model: nn.Module, train: TensorSplit, evaluation: TensorSplit,
     ``torch.channels_last``) is the layout the data is put in, as the model's. ``scheduler`` steps
     after every batch (build it for ``epochs * batch_count(len(train), batch_size)`` steps);
     ``augment`` changes every training batch.
+
+    With ``world`` (a distributed run, ``mnist_tutorial.distributed``) the model trains wrapped in
+    DDP on this process's part of every batch; only rank 0 evaluates, logs and writes
+    checkpoints (the other ranks' history stays without accuracies).
     """
     history, first_epoch = History(split=evaluation_name), 1
     if resume_from is not None:
@@ -170,15 +185,22 @@ def fit(model: nn.Module, train: TensorSplit, evaluation: TensorSplit,
         history, first_epoch = state["history"], state["epoch"] + 1
     device = next(model.parameters()).device
     train, evaluation = train.to(device, memory_format), evaluation.to(device, memory_format)
+    trained = model if world is None else world.wrap(model)  # DDP shares model's parameters
+    part = (0, 1) if world is None else (world.rank, world.size)
+    leader = world is None or world.leader
     for epoch in range(first_epoch, epochs + 1):
         torch.manual_seed(epoch_seed(seed, epoch))  # dropout and augmentation, if the model has any
         shuffle = torch.Generator().manual_seed(epoch_seed(seed, epoch))
         started = time.perf_counter()
-        train_epoch_logged(model, batches(train, batch_size, shuffle=True, generator=shuffle),
-                           optimizer, epoch=epoch, log_interval=log_interval, log=log,
-                           history=history, total=batch_count(len(train), batch_size),
-                           scheduler=scheduler, augment=augment)
+        train_epoch_logged(trained, batches(train, batch_size, shuffle=True, generator=shuffle,
+                                            part=part),
+                           optimizer, epoch=epoch, log_interval=log_interval,
+                           log=log if leader else None, history=history if leader else None,
+                           total=batch_count(len(train), batch_size), scheduler=scheduler,
+                           augment=augment, world=world)
         history.train_seconds.append(time.perf_counter() - started)
+        if not leader:
+            continue
         started = time.perf_counter()
         correct, total = evaluate(model, batches(evaluation, eval_batch_size))
         history.eval_seconds.append(time.perf_counter() - started)

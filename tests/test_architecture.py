@@ -28,10 +28,10 @@ PACKAGE = ROOT / "mnist_tutorial"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 BASE_MODULES = ("checks", "config", "devices", "errors", "files", "op_checks")
-LESSON_MODULES = ("activations", "augmentation", "backprop", "checkpoints", "data", "evaluation",
-                  "history", "im2col", "kernel_fit", "kernels", "models",
-                  "ops", "padding", "pooling", "preprocessing", "receptive_field", "recipes",
-                  "training")
+LESSON_MODULES = ("activations", "augmentation", "backprop", "checkpoints", "data",
+                  "distributed", "evaluation", "history", "im2col", "kernel_fit", "kernels",
+                  "models", "ops", "padding", "pooling", "preprocessing", "receptive_field",
+                  "recipes", "training")
 FIGURE_MODULES = ("plotting",)
 APP_MODULES = ("cli", "__main__")
 SUBPACKAGES = ("exercises", "widgets")
