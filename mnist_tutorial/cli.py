@@ -302,10 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     launch = launch_from_environment()
+    with handling_ctrl_c() if launch is not None else contextlib.nullcontext():
+        return run_train(args, launch)
+
+
+def run_train(args: argparse.Namespace, launch: Launch | None) -> int:
+    """``train_command``'s result printed, or its error as one line; the exit status."""
     quiet = launch is not None and launch.rank != 0
     try:
-        with handling_ctrl_c() if launch is not None else contextlib.nullcontext():
-            result = train_command(args, launch)
+        result = train_command(args, launch)
         if result:
             print(result)
     except KeyboardInterrupt:

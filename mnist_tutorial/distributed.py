@@ -150,23 +150,32 @@ def start(launch: Launch, device: torch.device, backend: str = "auto") -> World:
     return World(launch.rank, launch.world_size, device, backend)
 
 
-def _interrupted(signum: int, frame: object) -> None:
-    """Ctrl-C: torchrun's SIGTERM that follows must not cut this process's last words short."""
+def _ignore_ctrl_c() -> None:
+    """From now on SIGINT and SIGTERM are ignored (the process is ending by itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def handling_ctrl_c() -> Iterator[None]:
-    """Under torchrun, Ctrl-C reaches every rank and torchrun itself, which then sends SIGTERM to
-    the ranks; from the first Ctrl-C on a rank ignores that, so rank 0 can say how to resume.
-    The handlers are put back afterwards."""
-    before = signal.signal(signal.SIGINT, _interrupted), signal.getsignal(signal.SIGTERM)
+    """Under torchrun, Ctrl-C reaches every rank and torchrun itself, which then passes the
+    signal on (SIGINT, or SIGTERM in older versions); after the first Ctrl-C a rank ignores both,
+    so rank 0 can say how to resume and every rank ends by itself. Without a Ctrl-C the handlers
+    are put back afterwards."""
+    came = []
+
+    def interrupted(signum: int, frame: object) -> None:
+        came.append(signum)
+        _ignore_ctrl_c()
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, interrupted), signal.getsignal(signal.SIGTERM)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before[0])
-        signal.signal(signal.SIGTERM, before[1])
+        if not came:
+            signal.signal(signal.SIGINT, before[0])
+            signal.signal(signal.SIGTERM, before[1])
 
 
 def stop() -> None:

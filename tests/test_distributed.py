@@ -299,3 +299,19 @@ def test_weighted_part_losses_average_to_the_whole_batchs_gradient(monkeypatch):
             total += p.grad / world.size  # what DDP's all-reduce computes
     for got, want in zip(averaged, expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
+
+
+def test_ctrl_c_handling_ignores_the_second_signal_and_restores_without_one():
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    with distributed.handling_ctrl_c():
+        assert signal.getsignal(signal.SIGINT) not in before
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+    try:
+        with pytest.raises(KeyboardInterrupt), distributed.handling_ctrl_c():
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        signal.raise_signal(signal.SIGINT)  # torchrun's forwarded Ctrl-C: ignored, no exception
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
