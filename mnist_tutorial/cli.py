@@ -249,8 +249,8 @@ def train_on(args: argparse.Namespace, recipe: Recipe, settings: dict, device: t
             f"{recipe.batch_size}, {recipe.batch_size // world.size} per process")
     if settings["model"] != "blog":
         say(f"recipe: {recipe.epochs} epochs, batch {recipe.batch_size}, {recipe.optimizer} "
-              f"with a one-cycle schedule peaking at lr {recipe.lr:g}, weight decay "
-              f"{recipe.weight_decay:g}, augmentation {'on' if recipe.augment else 'off'}")
+            f"with a one-cycle schedule peaking at lr {recipe.lr:g}, weight decay "
+            f"{recipe.weight_decay:g}, augmentation {'on' if recipe.augment else 'off'}")
     train = load_split(settings["dataset"], train=True, root=args.data)
     test = load_split(settings["dataset"], train=False, root=args.data)
     seed_everything(settings["seed"])

@@ -397,11 +397,12 @@ def batches(split: TensorSplit, batch_size: int, shuffle: bool = False, drop_las
     if not 0 <= rank < processes:
         raise ValueError(f"part must be (rank, processes) with 0 <= rank < processes, got {part}")
     n = len(split)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    order = order.to(split.labels.device)
+    plain = not shuffle and processes == 1  # plain slices, no copy and no index
+    order = None if plain else (torch.randperm(n, generator=generator) if shuffle
+                                else torch.arange(n)).to(split.labels.device)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        if not shuffle and processes == 1:  # plain slices, no copy
+        if order is None:
             yield split.images[start:start + batch_size], split.labels[start:start + batch_size]
         else:
             index = order[start:start + batch_size].tensor_split(processes)[rank]
