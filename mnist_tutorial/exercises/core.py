@@ -10,15 +10,23 @@ an ignored stride, zero padding in max pooling...), the message names it.
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import inspect
 import math
 import signal
+import sys
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from mnist_tutorial.config import one_thread
 
@@ -27,7 +35,11 @@ from mnist_tutorial.config import one_thread
 OUTPUT_TOLERANCE = 1e-4
 SHOW_VALUES = 16  # a failed case prints both answers when they are this small
 VALUE_HINT = "work out one output number by hand and compare it with the expected one"
-TIME_LIMIT = 5.0  # seconds per case: far more than any answer needs, only an endless loop hits it
+TIME_LIMIT = 5.0  # seconds per call: far more than any answer needs, only an endless loop hits it
+IMPORT_WAIT = 0.05  # seconds a time limit that falls inside an import waits before it tries again
+WINDOW = 1  # a failed case with many numbers shows this many neighbours around its first difference
+SKIPPED = "skipped: an earlier case ran out of time"
+T = TypeVar("T")
 
 
 class CaseResult(NamedTuple):
@@ -69,9 +81,15 @@ class CheckReport:
         count = sum(result.passed for result in self.results)
         lines = [f"{self.title}: {count} of {len(self.results)} cases passed"]
         for name, passed, message in self.results:
+            if message == SKIPPED:
+                lines.append(f"  SKIP  {name}")
+                continue
             lines.append(f"  {'PASS' if passed else 'FAIL'}  {name}")
             if not passed:
                 lines.extend(f"        {line}" for line in message.splitlines())
+        if any(result.message == SKIPPED for result in self.results):
+            lines.append("The cases marked SKIP were not run, as one case ran out of time: "
+                         "fix that one and check again.")
         if self.passed:
             lines.append(self.verdict)
         return "\n".join(lines)
@@ -115,20 +133,53 @@ class _TimeUp(BaseException):
     """The time limit's alarm; not an Exception, so a learner's ``except Exception`` lets it by."""
 
 
-def _time_limited(call: Callable[[], CaseResult], seconds: float | None) -> CaseResult:
-    """``call()``, stopped by _TimeUp after ``seconds`` where a SIGALRM timer can do it (Linux and
-    macOS, main thread); the previous SIGALRM handler and timer are restored."""
-    if (seconds is None or not hasattr(signal, "setitimer")
-            or threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGALRM) is None):  # None: set outside Python, unrestorable
+class _Refused(BaseException):
+    """The learner's code called what its exercise asks it to write; not an Exception either."""
+
+
+class _InputChanged(BaseException):
+    """The learner's function changed one of its inputs in place."""
+
+
+def _importing() -> bool:
+    """True while some module is being imported: a time limit waits until the import is done, as
+    an exception inside a half-run import (torch._dynamo, on the first optimizer) breaks it for
+    the rest of the kernel's life."""
+    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for module in list(sys.modules.values()))
+
+
+def _alarm_usable() -> bool:
+    """Whether a SIGALRM timer can stop the call: Linux and macOS, main thread, a handler that can
+    be put back (None: set outside Python)."""
+    return (hasattr(signal, "setitimer")
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGALRM) is not None)
+
+
+def _time_limited(call: Callable[[], T], seconds: float | None) -> T:
+    """``call()``, stopped by _TimeUp after ``seconds`` (never inside an import): by a SIGALRM
+    timer where there is one, else by a watchdog thread (Windows, other threads)."""
+    if seconds is None:
         return call()
+    if _alarm_usable():
+        return _with_alarm(call, seconds)
+    return _with_watchdog(call, seconds)
+
+
+def _with_alarm(call: Callable[[], T], seconds: float) -> T:
+    """The SIGALRM way; the previous handler and timer are restored."""
     fired = False
 
     def alarm(signum, frame) -> None:
         nonlocal fired
-        if not fired:  # once, and never after the call
-            fired = True
-            raise _TimeUp
+        if fired:  # once, and never after the call
+            return
+        if _importing():
+            signal.setitimer(signal.ITIMER_REAL, IMPORT_WAIT)
+            return
+        fired = True
+        raise _TimeUp
 
     start, (delay, interval) = time.monotonic(), signal.getitimer(signal.ITIMER_REAL)
     previous_handler = signal.signal(signal.SIGALRM, alarm)
@@ -146,6 +197,39 @@ def _time_limited(call: Callable[[], CaseResult], seconds: float | None) -> Case
                              interval)
 
 
+def _with_watchdog(call: Callable[[], T], seconds: float) -> T:
+    """The thread way, for where there is no SIGALRM: a watchdog thread raises _TimeUp in the
+    calling thread (at its next Python instruction) once ``seconds`` have passed."""
+    target, done, lock = threading.get_ident(), threading.Event(), threading.Lock()
+    fired = False
+
+    def watch() -> None:
+        nonlocal fired
+        wait = seconds
+        while not done.wait(wait):
+            with lock:
+                if done.is_set():
+                    return
+                if _importing():
+                    wait = IMPORT_WAIT
+                    continue
+                fired = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target),
+                                                           ctypes.py_object(_TimeUp))
+                return
+
+    watchdog = threading.Thread(target=watch, name="exercise time limit", daemon=True)
+    watchdog.start()
+    try:
+        return call()
+    finally:
+        with lock:
+            done.set()
+            if fired:  # not delivered yet: take it back
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+        watchdog.join()
+
+
 def _text(error: BaseException) -> str:
     """``Name: message`` of an exception, or just its name when its message cannot be printed."""
     try:
@@ -154,20 +238,180 @@ def _text(error: BaseException) -> str:
         return type(error).__name__
 
 
+@dataclass(frozen=True)
+class Forbidden:
+    """What a learner's function may not call while its check runs: torch functions and tensor
+    methods by name (``"conv2d"`` covers ``F.conv2d``, ``torch.conv2d`` and ``nn.Conv2d``), and
+    the course's own solutions; ``task`` completes "this exercise asks you to ..."."""
+
+    torch_names: frozenset[str] = frozenset()
+    functions: tuple[Callable, ...] = ()
+    task: str = "write this yourself"
+
+
+class _Refusing(TorchFunctionMode):
+    """Fails every call of a forbidden torch function made while it is active."""
+
+    def __init__(self, session: _Session) -> None:
+        super().__init__()
+        self.session = session
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.session.forbidden.torch_names:
+            raise self.session.refuse(f"torch's {name}")
+        return func(*args, **(kwargs or {}))
+
+
+def _refuse_course_function(name: str) -> _Refused:
+    """What a forbidden course function runs instead of its own code during a check."""
+    session = _SESSION.get()
+    return session.refuse(f"the course's own {name}") if session else _Refused(name)
+
+
+def _refusing_code(name: str, free_variables: int) -> types.CodeType:
+    """Code for a course function during a check: refuse, whatever the arguments. It has as many
+    free variables as the function's own code (a wrapper's closure), as Python requires."""
+    cells = [f"cell{i}" for i in range(free_variables)]
+    source = (f"def outer({', '.join(cells)}):\n"
+              f"    def refused(*args, **kwargs):\n"
+              f"        ({''.join(cell + ', ' for cell in cells)})\n"
+              f"        raise __import__({__name__!r}, fromlist=['_'])"
+              f"._refuse_course_function({name!r})\n"
+              f"    return refused\n")
+    namespace: dict = {}
+    exec(compile(source, f"<refused {name}>", "exec"), namespace)
+    return namespace["outer"](*cells).__code__
+
+
+@contextmanager
+def _course_functions_refused(functions: tuple[Callable, ...]) -> Iterator[None]:
+    """Swap each function's code for code that refuses, so every name it goes by refuses."""
+    saved = []
+    try:
+        for function in functions:
+            name = f"{function.__module__}.{function.__qualname__}"
+            saved.append((function, function.__code__))
+            function.__code__ = _refusing_code(name, len(function.__code__.co_freevars))
+        yield
+    finally:
+        for function, code in saved:
+            function.__code__ = code
+
+
+class _Session:
+    """One check: its time limit (per call of the learner's code; after the first call that runs
+    out of time the remaining cases are skipped), what that code may not call, and what it did."""
+
+    def __init__(self, time_limit: float | None, forbidden: Forbidden | None) -> None:
+        self.time_limit, self.forbidden = time_limit, forbidden or Forbidden()
+        self.timed_out = False
+        self.refused = ""  # what the learner's code called that it may not, in the current case
+
+    def refuse(self, what: str) -> _Refused:
+        self.refused = self.refused or what
+        return _Refused(what)
+
+    def learner(self, fn: Callable, *, watch_inputs: bool = True) -> Callable:
+        """``fn`` run as learner code: timed, refusing what it may not call, and (with
+        ``watch_inputs``) failing when it changes a tensor it was given."""
+        def call(*args, **kwargs):
+            before = _snapshot(_named_arguments(fn, args, kwargs)) if watch_inputs else []
+            with _course_functions_refused(self.forbidden.functions), _Refusing(self):
+                result = _time_limited(lambda: fn(*args, **kwargs), self.time_limit)
+            if self.refused:
+                raise _Refused(self.refused)
+            changed = _changed(before)
+            if changed:
+                raise _InputChanged(changed)
+            return result
+        return call
+
+
+_SESSION: ContextVar[_Session | None] = ContextVar("exercise check", default=None)
+
+
+@contextmanager
+def _session(time_limit: float | None, forbidden: Forbidden | None = None) -> Iterator[_Session]:
+    """The check that runs inside the ``with`` block."""
+    session = _Session(time_limit, forbidden)
+    token = _SESSION.set(session)
+    try:
+        yield session
+    finally:
+        _SESSION.reset(token)
+
+
+def _named_arguments(fn: Callable, args: tuple, kwargs: dict) -> list[tuple[str, object]]:
+    """``(name, value)`` of each argument, named as the learner's function names them."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        return list(bound.arguments.items())
+    except (TypeError, ValueError):
+        return [*((f"argument {i + 1}", arg) for i, arg in enumerate(args)), *kwargs.items()]
+
+
+def _snapshot(named: list[tuple[str, object]]) -> list[tuple[str, object, object]]:
+    """``(name, object, copy)`` of every tensor, list and dict among the arguments (and inside
+    them), to see afterwards whether the learner's function changed one in place."""
+    saved = []
+    for name, value in named:
+        if isinstance(value, torch.Tensor):
+            saved.append((name, value, value.detach().clone()))
+        elif isinstance(value, list):
+            saved.append((name, value, list(value)))
+            saved.extend(_snapshot([(f"{name}[{i}]", item) for i, item in enumerate(value)]))
+        elif isinstance(value, tuple):
+            saved.extend(_snapshot([(f"{name}[{i}]", item) for i, item in enumerate(value)]))
+        elif isinstance(value, dict):
+            saved.append((name, value, dict(value)))
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            saved.extend(_snapshot([(f"{name}.{f.name}", getattr(value, f.name))
+                                    for f in dataclasses.fields(value)]))
+    return saved
+
+
+def _changed(saved: list[tuple[str, object, object]]) -> str:
+    """The first argument in ``saved`` that is no longer as it was, or ""."""
+    for name, value, copy in saved:
+        if isinstance(value, torch.Tensor):
+            same = (value.shape == copy.shape and value.dtype == copy.dtype
+                    and bool(((value == copy) | (value.isnan() & copy.isnan())).all()))
+        else:
+            same = value == copy if isinstance(value, dict) else (
+                len(value) == len(copy) and all(a is b for a, b in zip(value, copy)))
+        if not same:
+            return name
+    return ""
+
+
+def _changed_message(call_text: str, name: str) -> str:
+    return (f"{call_text} changed its input {name} in place (e.g. with +=, [...] = or a method "
+            f"ending in _): that would also change the caller's data. Work on a copy "
+            f"({name.split('[')[0].split('.')[0]}.clone() or a new tensor/list) instead")
+
+
 def _attempt(name: str, call_text: str, call: Callable[[], object],
              judge: Callable[[object], CaseResult], time_limit: float | None, *,
              answer: str = "an ordinary torch.Tensor of numbers",
              parameter_hint: str = "give your function that parameter, with PyTorch's default.",
              raised: Callable[[BaseException], CaseResult | None] | None = None) -> CaseResult:
-    """``judge(call())``, stopped after ``time_limit`` seconds: whatever the learner's function
-    does (an exception, ``exit()``, an endless loop, an unreadable answer) becomes a failed case,
-    never an exception. ``raised`` may turn an exception into its own verdict (None: the usual
-    message); ``answer`` says what to return when the answer cannot be read."""
+    """``judge(call())``: whatever the learner's function does (an exception, ``exit()``, an
+    endless loop, a forbidden call, a change to its input, an unreadable answer) becomes a failed
+    case, never an exception. Inside a ``_session`` the learner's calls are timed there and a
+    case after one that ran out of time is skipped; outside one, ``call`` is timed as a whole.
+    ``raised`` may turn an exception into its own verdict (None: the usual message); ``answer``
+    says what to return when the answer cannot be read."""
+    session = _SESSION.get()
+    if session is not None:
+        if session.timed_out:
+            return CaseResult(name, False, SKIPPED)
+        session.refused = ""
 
     def run() -> CaseResult:
         try:
             got = call()
-        except (KeyboardInterrupt, _TimeUp):
+        except (KeyboardInterrupt, _TimeUp, _Refused, _InputChanged):
             raise
         except NotImplementedError:
             return CaseResult(name, False, f"not done yet: {call_text} still raises "
@@ -177,6 +421,8 @@ def _attempt(name: str, call_text: str, call: Callable[[], object],
                                            f"SystemExit, which stops Python: return the result "
                                            f"instead")
         except BaseException as error:  # the learner's bug is the report, not a crash
+            if session is not None and session.refused:
+                raise _Refused(session.refused) from None  # it caught the refusal itself
             verdict = raised(error) if raised is not None else None
             if verdict is not None:
                 return verdict
@@ -184,16 +430,27 @@ def _attempt(name: str, call_text: str, call: Callable[[], object],
             if isinstance(error, TypeError) and "unexpected keyword" in str(error):
                 message += f"\nHint: {parameter_hint}"
             return CaseResult(name, False, message)
+        if session is not None and session.refused:
+            raise _Refused(session.refused)
         return judge(got)
 
     try:
-        return _time_limited(run, time_limit)
+        return run() if session is not None else _time_limited(run, time_limit)
     except KeyboardInterrupt:
         raise
     except _TimeUp:
-        return CaseResult(name, False, f"{call_text} did not finish within {time_limit:g} s\n"
+        if session is not None:
+            session.timed_out = True
+        limit = session.time_limit if session is not None else time_limit
+        return CaseResult(name, False, f"{call_text} did not finish within {limit:g} s\n"
                                        f"Hint: is there a loop that never ends, e.g. a while loop "
                                        f"whose condition stays true?")
+    except _Refused as refusal:
+        task = session.forbidden.task if session is not None else "write this yourself"
+        return CaseResult(name, False, f"{call_text} called {refusal}: this exercise asks you to "
+                                       f"{task}, so the checker does not accept that here")
+    except _InputChanged as change:
+        return CaseResult(name, False, _changed_message(call_text, str(change)))
     except BaseException as error:  # reading the answer failed, e.g. a tensor without values
         return CaseResult(name, False, f"the checker could not read what {call_text} returned "
                                        f"({_text(error)}): return {answer}")
@@ -228,13 +485,41 @@ def _compare(got: object, expected: torch.Tensor, mistakes: list[tuple[str, torc
                        f"Hint: {hint or shape_hint}")
     difference = (got.double() - expected.double()).abs().max().item()
     if _same(got, expected):
+        if got.dtype != expected.dtype:
+            return False, (f"{label}the numbers are right, but they are {got.dtype} where PyTorch "
+                           f"gives {expected.dtype} for these inputs\nHint: make new tensors "
+                           f"with the input's dtype, e.g. torch.zeros(..., dtype=x.dtype)")
         return True, f"{label}shape {_shape(got)}, max abs difference {difference:.2g}"
     message = (f"{label}shape {_shape(got)} is right but the values differ: max abs difference "
                f"{difference:.3g}\nHint: {hint or VALUE_HINT}")
     if got.numel() <= SHOW_VALUES:
         message += (f"\nexpected {expected.squeeze().tolist()}"
                     f"\ngot      {got.squeeze().tolist()}")
+    else:
+        message += "\n" + _around_first_difference(got, expected)
     return False, message
+
+
+def _around_first_difference(got: torch.Tensor, expected: torch.Tensor) -> str:
+    """The first differing number's index and the few numbers around it, in both answers."""
+    close = torch.isclose(got.double(), expected.double(), rtol=OUTPUT_TOLERANCE,
+                          atol=OUTPUT_TOLERANCE)
+    index = [int(i) for i in (~close).nonzero()[0]]
+    if got.dim() < 2:
+        start = max(index[0] - WINDOW, 0) if index else 0
+        window = (slice(start, start + 2 * WINDOW + 1),)
+        where = f"[{start}:{start + 2 * WINDOW + 1}]"
+    else:
+        row, column = index[-2], index[-1]
+        rows = slice(max(row - WINDOW, 0), row + WINDOW + 1)
+        columns = slice(max(column - WINDOW, 0), column + WINDOW + 1)
+        window = (*index[:-2], rows, columns)
+        where = (f"[{', '.join(map(str, index[:-2]))}{', ' if index[:-2] else ''}"
+                 f"{rows.start}:{rows.stop}, {columns.start}:{columns.stop}]")
+    first = tuple(index)
+    return (f"first difference at index {first}: expected {expected[first].item():.4g}"
+            f", got {got[first].item():.4g}\naround it, {where}:"
+            f"\nexpected {expected[window].tolist()}\ngot      {got[window].tolist()}")
 
 
 def _guarded(name: str, call_text: str, run: Callable[[], CaseResult],
@@ -273,10 +558,14 @@ def _check_arguments(fn: Callable, time_limit: float | None) -> None:
 
 
 def _check(title: str, fn: Callable, cases: list, time_limit: float | None,
-           judge: Callable[[Callable, object, float | None], CaseResult] = _judge) -> CheckReport:
-    """Check the arguments, then judge ``fn`` on every case."""
+           judge: Callable[[Callable, object, float | None], CaseResult] = _judge, *,
+           forbidden: Forbidden | None = None) -> CheckReport:
+    """Check the arguments, then judge ``fn`` on every case, as learner code (timed, refusing
+    what ``forbidden`` names, watching its inputs)."""
     _check_arguments(fn, time_limit)
-    return CheckReport(title, tuple(judge(fn, case, time_limit) for case in cases))
+    with _session(time_limit, forbidden) as session:
+        learner = session.learner(fn)
+        return CheckReport(title, tuple(judge(learner, case, time_limit) for case in cases))
 
 
 def _numbers(generator: torch.Generator, *shape: int, low: int = -3, high: int = 4) -> torch.Tensor:
