@@ -50,6 +50,24 @@ def shifted_accuracy(model: nn.Module, split: TensorSplit, shift: tuple[int, int
     return 100 * correct / len(split)
 
 
+def loses_ink(images: torch.Tensor, shift: tuple[int, int],
+              fill: float = background("mnist")) -> torch.Tensor:
+    """For each image (N, C, H, W), whether moving it ``shift = (down, right)`` pixels pushes
+    some of its ink (any pixel brighter than the background ``fill``) out of the picture."""
+    down, right = shift
+    leaving = torch.zeros(images.shape[-2:], dtype=torch.bool, device=images.device)
+    if down > 0:
+        leaving[-down:] = True  # the bottom rows leave
+    if down < 0:
+        leaving[:-down] = True  # the top rows leave
+    if right > 0:
+        leaving[:, -right:] = True
+    if right < 0:
+        leaving[:, :-right] = True
+    ink = (images > fill + 1e-6).any(dim=1)  # (N, H, W)
+    return (ink & leaving).flatten(1).any(dim=1)
+
+
 def _check_labels(labels: torch.Tensor, predictions: torch.Tensor) -> None:
     """Both 1-D integer tensors of the same length."""
     for name, values in (("labels", labels), ("predictions", predictions)):

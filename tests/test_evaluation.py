@@ -10,6 +10,7 @@ from mnist_tutorial.augmentation import background, translate
 from mnist_tutorial.data import TensorSplit
 from mnist_tutorial.evaluation import (
     confusion_matrix,
+    loses_ink,
     misclassified_indices,
     per_class_accuracy,
     predict,
@@ -142,3 +143,24 @@ def test_bad_shifts_are_refused(shift):
     split = dots([1], [1])
     with pytest.raises(ValueError, match="shift must be"):
         shifted_accuracy(BrightestRow(), split, shift)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-9, 9), st.integers(-9, 9), st.integers(0, 2**31 - 1))
+def test_loses_ink_agrees_with_the_ink_left_after_translate(down, right, seed):
+    generator = torch.Generator().manual_seed(seed)
+    fill = background("mnist")
+    images = torch.full((6, 1, 9, 9), fill)
+    ink = torch.rand(6, 1, 9, 9, generator=generator) < 0.08
+    images[ink] = 2.0
+    moved = translate(images, torch.tensor([[down, right]] * 6), fill)
+    lost = (moved > fill + 1e-6).sum(dim=(1, 2, 3)) < ink.sum(dim=(1, 2, 3))
+    assert torch.equal(loses_ink(images, (down, right), fill), lost)
+
+
+def test_loses_ink_on_one_pixel_in_the_corner():
+    image = torch.zeros(1, 1, 4, 4)
+    image[0, 0, 3, 0] = 1.0  # bottom left
+    assert [bool(loses_ink(image, shift, 0.0)) for shift in
+            [(0, 0), (1, 0), (-1, 0), (0, -1), (0, 1), (-3, 3)]] == [False, True, False, True,
+                                                                     False, False]
