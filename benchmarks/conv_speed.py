@@ -25,8 +25,7 @@ import torch.nn.functional as F
 
 from mnist_tutorial import ops
 from mnist_tutorial.data import load_split
-from mnist_tutorial.devices import synchronize
-from mnist_tutorial.training import choose_device
+from mnist_tutorial.devices import choose_device, synchronize
 
 DIGITS = 1_000
 GOAL = 3.0  # conv2d should be within 3x of F.conv2d

@@ -23,9 +23,9 @@ import time
 import torch
 
 from mnist_tutorial.data import batches, blog_dataloaders, load_split
-from mnist_tutorial.devices import synchronize
+from mnist_tutorial.devices import choose_device, synchronize
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.training import choose_device, evaluate, seed_everything, train_epoch_logged
+from mnist_tutorial.training import evaluate, seed_everything, train_epoch_logged
 
 
 def timed(device, function, *args, **kwargs):

@@ -7,9 +7,10 @@ BlogNet, fit``); everything else from its module. Nothing here imports matplotli
 from mnist_tutorial import ops
 from mnist_tutorial.config import quick_mode
 from mnist_tutorial.data import batches, load_split
+from mnist_tutorial.devices import choose_device
 from mnist_tutorial.evaluation import predict
 from mnist_tutorial.models import BlogNet, count_parameters
-from mnist_tutorial.training import choose_device, evaluate, fit, seed_everything, train_epoch
+from mnist_tutorial.training import evaluate, fit, seed_everything, train_epoch
 
 __version__ = "0.1.0"
 

@@ -25,6 +25,7 @@ import torch.distributed as dist
 from mnist_tutorial.checkpoints import check_writable, read_checkpoint
 from mnist_tutorial.config import quick_mode
 from mnist_tutorial.data import DATASETS, batch_count, load_split
+from mnist_tutorial.devices import DEVICES, choose_device
 from mnist_tutorial.distributed import (
     BACKENDS,
     LAUNCH_EXAMPLE,
@@ -46,7 +47,7 @@ from mnist_tutorial.errors import (
 )
 from mnist_tutorial.models import MODELS, build_model
 from mnist_tutorial.recipes import RECIPES, Recipe, build_training, preferred_memory_format
-from mnist_tutorial.training import DEVICES, choose_device, fit, seed_everything
+from mnist_tutorial.training import fit, seed_everything
 
 # exit status: what it means (``--help`` lists these) and the errors that end in it
 EXIT_CODES = {

@@ -1,5 +1,5 @@
-"""What differs from one device to another: waiting for its queued work, and the low-precision
-arithmetic its hardware has.
+"""What differs from one device to another: which one to use, waiting for its queued work, and
+the low-precision arithmetic its hardware has.
 
 A GPU runs the work PyTorch hands it in the background, so a clock read right after a call may
 stop before the work is done: ``synchronize`` waits for it on CUDA and on Apple's MPS alike.
@@ -17,8 +17,29 @@ import contextlib
 
 import torch
 
+DEVICES = ("auto", "cuda", "mps", "cpu")
 PRECISIONS = ("auto", "fp32")  # auto: mixed precision where the device has native 16-bit maths
 NATIVE_BFLOAT16 = (8, 0)  # the first CUDA compute capability with bfloat16 in hardware
+
+
+def _mps_available() -> bool:
+    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+
+
+def choose_device(preference: str = "auto") -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; a named device must be available."""
+    if preference not in DEVICES:
+        raise ValueError(f"unknown device {preference!r}: choose one of {', '.join(DEVICES)}")
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    available = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
+    if not available[preference]():
+        raise ValueError(f"device {preference!r} was asked for but is not available here: "
+                         f"use --device auto or cpu "
+                         f"(on Colab: Runtime -> Change runtime type -> GPU)")
+    return torch.device(preference)
 
 
 def synchronize(device: torch.device) -> None:

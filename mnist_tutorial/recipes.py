@@ -19,8 +19,9 @@ from mnist_tutorial.augmentation import RandomAffine, background
 from mnist_tutorial.checkpoints import default_checkpoint_path, load_checkpoint, save_checkpoint
 from mnist_tutorial.config import quick_mode, repository_root
 from mnist_tutorial.data import TensorSplit, load_split
+from mnist_tutorial.devices import choose_device
 from mnist_tutorial.models import BlogNet
-from mnist_tutorial.training import Augment, Scheduler, choose_device, fit, seed_everything
+from mnist_tutorial.training import Augment, Scheduler, fit, seed_everything
 
 OPTIMIZERS = ("sgd", "adamw")
 

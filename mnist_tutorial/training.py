@@ -22,29 +22,6 @@ from mnist_tutorial.history import History
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 Augment = Callable[[torch.Tensor], torch.Tensor]
 Scheduler = torch.optim.lr_scheduler.LRScheduler
-DEVICES = ("auto", "cuda", "mps", "cpu")
-
-
-def _mps_available() -> bool:
-    return hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
-
-
-def choose_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks cuda, then mps, then cpu; a named device must be available."""
-    if preference not in DEVICES:
-        raise ValueError(f"unknown device {preference!r}: choose one of {', '.join(DEVICES)}")
-    if preference == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if _mps_available() else "cpu")
-    available = {"cuda": torch.cuda.is_available, "mps": _mps_available, "cpu": lambda: True}
-    if not available[preference]():
-        raise ValueError(f"device {preference!r} was asked for but is not available here: "
-                         f"use --device auto or cpu "
-                         f"(on Colab: Runtime -> Change runtime type -> GPU)")
-    return torch.device(preference)
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python's and PyTorch's random generators (PyTorch's covers every GPU too)."""
     random.seed(seed)

@@ -75,3 +75,24 @@ def test_float16_comes_with_a_gradient_scaler_and_bfloat16_without(monkeypatch):
 def test_an_unknown_precision_says_which_exist():
     with pytest.raises(ValueError, match="unknown precision 'fp8': choose one of auto, fp32"):
         devices.autocast_dtype(torch.device("cpu"), "fp8")
+
+
+def test_choose_device_names_and_refuses():
+    assert devices.choose_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        devices.choose_device("tpu")
+
+
+@pytest.mark.parametrize("cuda, mps, picked", [(True, True, "cuda"), (False, True, "mps"),
+                                               (False, False, "cpu")])
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, picked):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(devices, "_mps_available", lambda: mps)
+    assert devices.choose_device("auto") == torch.device(picked)
+
+
+def test_a_device_that_is_not_there_is_refused_with_what_to_do(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="'cuda' was asked for but is not available here: use "
+                                         "--device auto or cpu"):
+        devices.choose_device("cuda")

@@ -13,7 +13,6 @@ from mnist_tutorial.exercises import check_train_epoch
 from mnist_tutorial.history import History
 from mnist_tutorial.models import ImprovedNet
 from mnist_tutorial.training import (
-    choose_device,
     evaluate,
     fit,
     seed_everything,
@@ -24,16 +23,6 @@ from tests.helpers import make_model_and_optimizer, toy_split
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 ACCURACY_LINE = re.compile(r"^Accuracy of the network on the test images: \d+\.\d\d % \[\d+/\d+\]$")
-
-
-def test_choose_device():
-    assert choose_device("cpu") == torch.device("cpu")
-    assert choose_device("auto").type in {"cuda", "mps", "cpu"}
-    with pytest.raises(ValueError, match="unknown device 'tpu'"):
-        choose_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="'cuda' was asked for but is not available"):
-            choose_device("cuda")
 
 
 def test_a_few_training_steps_lower_the_loss():
