@@ -1,5 +1,9 @@
-"""Checker for the output-size exercise (notebook 02): the learner's ``fn(size, kernel, padding=0,
-stride=1)`` against ``ops.conv_output_size``, including kernels that do not fit (a ValueError)."""
+"""Checkers for the output-size exercises (notebook 02): first the learner's predicted sizes for
+a few settings (``check_size_predictions``), then the learner's ``fn(size, kernel, padding=0,
+stride=1)`` against ``ops.conv_output_size``, kernels that do not fit (a ValueError) included
+(``check_conv_output_size``). The function is checked as the learner's own work: computing the
+size by running a convolution, a pooling or ``unfold`` on a dummy tensor, or calling the course's
+own size functions, fails the case."""
 
 from __future__ import annotations
 
@@ -9,19 +13,43 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import op_checks, ops, padding
 from ..checks import is_integer
 from ..ops import conv_output_size
-from .core import TIME_LIMIT, CaseResult, CheckReport, _attempt, _check_arguments, _text
+from .core import (
+    TIME_LIMIT,
+    CaseResult,
+    CheckReport,
+    Forbidden,
+    _attempt,
+    _check_arguments,
+    _session,
+    _text,
+)
 
 FORMULA_HINT = ("count the window's start positions 0, stride, 2 * stride, ... up to "
                 "size + 2 * padding - kernel, the last start where the window still fits")
 DOES_NOT_FIT = ("no window fits, so there is no output size: raise ValueError, e.g. "
                 "raise ValueError(\"the kernel is larger than the padded input\")")
 
+# what the learner's size function may not call: every torch op that computes an output size
+# from a dummy tensor, and the course's own functions that compute one
+FORBIDDEN = Forbidden(
+    torch_names=frozenset({
+        "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+        "convolution", "max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices",
+        "max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool1d", "avg_pool2d",
+        "avg_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d", "unfold", "fold"}),
+    functions=(ops.conv_output_size, ops.conv_output_size.__wrapped__,
+               op_checks._checked_output_size, padding.window_positions, padding.coverage_counts,
+               ops.conv2d, ops.conv2d_loops, ops.max_pool2d, ops.avg_pool2d, ops.pool2d_loops,
+               ops.max_pool2d_loops, ops.avg_pool2d_loops),
+    task="count the window positions yourself, from the four numbers")
+
 
 @dataclass(frozen=True)
 class _SizeCase:
-    """One call of the learner's function and its answer: a size, or None for a ValueError."""
+    """One setting and its answer: a size, or None where no window fits."""
 
     name: str
     size: int
@@ -70,6 +98,9 @@ class _SizeCase:
              f"size + 2 * padding = {n + 2 * p} long", (n - k) // s + 1),
             (f"did you ignore the stride? the window jumps stride={s} pixels at each step",
              n + 2 * p - k + 1),
+            (f"did you multiply by the stride? each jump moves the window stride={s} pixels "
+             f"further, so the room for jumps holds fewer of them: divide",
+             (n + 2 * p - k) * s + 1),
         ]
 
 
@@ -89,6 +120,99 @@ CASES = [
     _SizeCase("kernel larger than the input, stride 2: ValueError", 3, 5, stride=2),
 ]
 
+
+# --- the predictions: output sizes worked out by hand, before any formula ------------------------
+
+def _key(size: int, kernel: int, padding: int, stride: int) -> str:
+    return f"size {size}, kernel {kernel}, padding {padding}, stride {stride}"
+
+
+PREDICTIONS = [_SizeCase(_key(*setting), *setting) for setting in
+               [(28, 5, 0, 1), (28, 5, 2, 1), (8, 3, 0, 2), (7, 2, 0, 3), (7, 3, 1, 2),
+                (4, 7, 0, 1), (4, 7, 2, 1)]]
+
+
+def _prediction_mistakes(case: _SizeCase) -> list[tuple[str, int]]:
+    """What each common slip predicts for ``case``, with a hint in terms of counting windows."""
+    n, k, p, s = case.size, case.kernel, case.padding, case.stride
+    room = case.padded - k
+    mistakes = [
+        ("you may have counted the jumps, not the windows: the first window stands at the very "
+         "start, before any jump; count it too", room // s),
+        ("a window counts only where it fits entirely: the columns too few for one more jump "
+         "are never visited (round down, not up)", math.ceil(room / s) + 1),
+    ]
+    if p:
+        mistakes += [
+            (f"padding {p} adds {p} columns on EACH side: the padded row is {n} + 2 x {p} = "
+             f"{case.padded} long", (n + p - k) // s + 1),
+            (f"the window also slides over the padding: the padded row is {n} + 2 x {p} = "
+             f"{case.padded} long", (n - k) // s + 1),
+        ]
+    if s > 1:
+        mistakes.append((f"the window jumps {s} columns at each step: only every {s}th start is "
+                         f"a window", room + 1))
+    return mistakes
+
+
+def _judge_prediction(case: _SizeCase, got: object) -> CaseResult:
+    """One prediction against the right count (0 where no window fits)."""
+    right = case.expected or 0
+    shown = f"you predicted {got!r}"
+    if got is None or got is Ellipsis:
+        return CaseResult(case.name, False, "not done yet: replace None with your prediction")
+    if isinstance(got, float) and got.is_integer():
+        got = int(got)
+    if not (is_integer(got) and not isinstance(got, (bool, torch.Tensor))):
+        return CaseResult(case.name, False,
+                          f"{shown}\nHint: a prediction is a whole number of window positions, "
+                          f"written as an int, e.g. 3")
+    if got == right:
+        return CaseResult(case.name, True, f"{right}: right")
+    if right == 0:
+        return CaseResult(case.name, False, f"{shown}\nHint: " + (
+            "a count of windows is never negative: " if got < 0 else "") +
+            f"the kernel ({case.kernel}) is wider than the padded row ({case.size} + 2 x "
+            f"{case.padding} = {case.padded}), so not even one window fits: write 0")
+    if got <= 0:
+        hint = (f"a window does fit: the padded row is {case.size} + 2 x {case.padding} = "
+                f"{case.padded} long, and the kernel {case.kernel}")
+    else:
+        hints = [hint for hint, wrong in _prediction_mistakes(case) if wrong == got]
+        hint = "; or ".join(hints) or (
+            f"count the starts: the first at 0, then every {case.stride} column(s), as long as "
+            f"the whole kernel ({case.kernel}) still fits in the padded row ({case.padded} long)")
+    return CaseResult(case.name, False,
+                      f"{shown}, which is too {'many' if got > right else 'few'}\nHint: {hint}")
+
+
+def check_size_predictions(predictions: dict) -> CheckReport:
+    """Check the learner's predicted output sizes: ``predictions`` maps each setting ("size 28,
+    kernel 5, padding 0, stride 1", ...) to the number of window positions along one row, 0 where
+    not even one window fits. A wrong prediction gets a hint, never the answer."""
+    if not isinstance(predictions, dict):
+        raise ValueError(f"pass your dict of predictions (setting -> size), got "
+                         f"{type(predictions).__name__}")
+    results = []
+    for case in PREDICTIONS:
+        if case.name in predictions:
+            results.append(_judge_prediction(case, predictions[case.name]))
+        else:
+            results.append(CaseResult(case.name, False,
+                                      f"no prediction for {case.name!r}: keep every key of the "
+                                      f"dict as it was given, and fill in its value"))
+    known = {case.name for case in PREDICTIONS}
+    for key in predictions:
+        if key not in known:
+            results.append(CaseResult(f"unknown setting {key!r}", False,
+                                      f"{key!r} is not one of the settings to predict: keep the "
+                                      f"keys as they were given (a changed key counts as missing)"))
+    return CheckReport("check_size_predictions", tuple(results),
+                       verdict="Every prediction is right: you can count window positions. "
+                               "Now write the count as a function.")
+
+
+# --- the function --------------------------------------------------------------------------------
 
 def _is_int_answer(value: object) -> bool:
     """A Python or numpy integer; no tensor, not even a 0-d one: the exercise asks for an int."""
@@ -110,7 +234,10 @@ def _raised(case: _SizeCase, error: BaseException) -> CaseResult | None:
         if case.expected is None:
             return CaseResult(case.name, True, f"raised {_text(error)}")
         message = f"{case.call} raised {_text(error)}, but the answer is {case.expected}"
-        if case.kernel > case.size:
+        if case.kernel == case.padded:
+            message += (f"\nHint: a kernel exactly as long as the padded input ({case.kernel}) "
+                        f"fits once: raise only when the kernel is LARGER than size + 2 * padding")
+        elif case.kernel > case.size:
             message += (f"\nHint: the kernel ({case.kernel}) does fit the PADDED input "
                         f"({case.size} + 2 x {case.padding} = {case.padded}): compare the kernel "
                         f"with size + 2 * padding")
@@ -158,9 +285,13 @@ def _wrong_size_message(case: _SizeCase, got: object, expected: int) -> str:
 def check_conv_output_size(fn: Callable, *,
                            time_limit: float | None = TIME_LIMIT) -> CheckReport:
     """Check ``fn(size, kernel, padding=0, stride=1)`` against ``ops.conv_output_size`` on 13
-    cases, each stopped after ``time_limit`` seconds (None: no limit)."""
+    cases, each call stopped after ``time_limit`` seconds (None: no limit; after one call runs
+    out of time the remaining cases are skipped). ``fn`` must count the positions itself:
+    running a convolution, pooling or unfold, or the course's own size functions, fails a case."""
     _check_arguments(fn, time_limit)
-    return CheckReport("check_conv_output_size",
-                       tuple(_judge(fn, case, time_limit) for case in CASES),
+    with _session(time_limit, FORBIDDEN) as session:
+        learner = session.learner(fn)
+        results = tuple(_judge(learner, case, time_limit) for case in CASES)
+    return CheckReport("check_conv_output_size", results,
                        verdict="All cases agree with the output-size formula, and so with the "
                                "sizes F.conv2d gives. Well done!")

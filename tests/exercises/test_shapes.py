@@ -2,6 +2,7 @@
 learner's crash is reported, never raised."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -9,7 +10,9 @@ import torch.nn.functional as F
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import check_conv_output_size
-from mnist_tutorial.exercises.shapes import CASES
+from mnist_tutorial.exercises.shapes import CASES, PREDICTIONS, check_size_predictions
+from mnist_tutorial.ops import conv_output_size as renamed_reference
+from mnist_tutorial.padding import window_positions
 from tests.helpers import hints
 
 # --- right answers, written the way different learners would ------------------------------------
@@ -37,6 +40,36 @@ def walking_the_window(size, kernel, padding=0, stride=1):
     return count
 
 
+def rounding_up_the_other_way(size, kernel, padding=0, stride=1):
+    room = size + 2 * padding - kernel
+    if room < 0:
+        raise ValueError("no window fits")
+    return int(math.floor(room / stride)) + 1
+
+
+def written_to_the_text(size, kernel, padding=0, stride=1):
+    """What the exercise text asks, read literally: count the windows that fit in the padded
+    input; none fits: ValueError."""
+    padded = size + 2 * padding
+    windows = 0
+    for start in range(padded):
+        if start % stride == 0 and start + kernel <= padded:
+            windows += 1
+    if windows == 0:
+        raise ValueError("not even one window fits in the padded input")
+    return windows
+
+
+@pytest.mark.parametrize("fn", [with_formula, counting_positions, walking_the_window,
+                                rounding_up_the_other_way, written_to_the_text])
+def test_right_answers_pass_every_case(fn):
+    report = check_conv_output_size(fn)
+    assert report.passed, str(report)
+    assert len(report) == len(CASES) == 13
+    assert "13 of 13 cases passed" in str(report)
+    assert str(report).endswith("the sizes F.conv2d gives. Well done!")
+
+
 def asking_pytorch(size, kernel, padding=0, stride=1):
     try:
         out = F.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, kernel, kernel),
@@ -46,21 +79,12 @@ def asking_pytorch(size, kernel, padding=0, stride=1):
     return out.shape[-1]
 
 
-@pytest.mark.parametrize("fn", [ops.conv_output_size, with_formula, counting_positions,
-                                walking_the_window, asking_pytorch])
-def test_right_answers_pass_every_case(fn):
-    report = check_conv_output_size(fn)
-    assert report.passed, str(report)
-    assert len(report) == len(CASES) == 13
-    assert "13 of 13 cases passed" in str(report)
-    assert str(report).endswith("the sizes F.conv2d gives. Well done!")
-
-
 def test_cases_cover_what_the_exercise_promises():
     expected = {case.name: case.expected for case in CASES}
     assert sum(value is None for value in expected.values()) == 3  # kernels that do not fit
     assert any(case.stride > 1 and (case.padded - case.kernel) % case.stride for case in CASES)
     assert any(case.padding > case.kernel for case in CASES)
+    assert any(case.kernel == case.padded for case in CASES)
     for case in CASES:  # the reference agrees with PyTorch, refusal included
         if case.expected is None:
             with pytest.raises(ValueError, match="Kernel size can't be greater"):
@@ -68,6 +92,76 @@ def test_cases_cover_what_the_exercise_promises():
         else:
             assert case.expected == asking_pytorch(case.size, case.kernel, case.padding,
                                                    case.stride)
+
+
+# --- shortcuts: the size from PyTorch or from the course's own functions -------------------------
+
+def max_pooling_a_dummy(size, kernel, padding=0, stride=1):
+    return F.max_pool2d(torch.zeros(1, 1, size + 2 * padding, size + 2 * padding), kernel,
+                        stride).shape[-1]
+
+
+def unfolding_a_range(size, kernel, padding=0, stride=1):
+    return torch.arange(size + 2 * padding).unfold(0, kernel, stride).shape[0]
+
+
+def with_f_unfold(size, kernel, padding=0, stride=1):
+    patches = F.unfold(torch.zeros(1, 1, size, 1), (kernel, 1), padding=(padding, 0),
+                       stride=stride)
+    return patches.shape[-1]
+
+
+def with_a_conv_layer(size, kernel, padding=0, stride=1):
+    layer = torch.nn.Conv2d(1, 1, kernel, stride=stride, padding=padding)
+    return layer(torch.zeros(1, 1, size, size)).shape[-1]
+
+
+def with_the_course_conv2d(size, kernel, padding=0, stride=1):
+    return ops.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, kernel, kernel),
+                      stride=stride, padding=padding).shape[-1]
+
+
+def counting_the_course_positions(size, kernel, padding=0, stride=1):
+    return int(len(window_positions(size, kernel, padding, stride)) ** 0.5)
+
+
+def through_an_alias(size, kernel, padding=0, stride=1):
+    return renamed_reference(size, kernel, padding, stride)
+
+
+def hiding_the_refusal(size, kernel, padding=0, stride=1):
+    try:
+        return ops.conv_output_size(size, kernel, padding, stride)
+    except BaseException:
+        return (size + 2 * padding - kernel) // stride + 1
+
+
+@pytest.mark.parametrize("shortcut, called", [
+    (ops.conv_output_size, "the course's own mnist_tutorial.ops.conv_output_size"),
+    (through_an_alias, "the course's own mnist_tutorial.ops.conv_output_size"),
+    (hiding_the_refusal, "the course's own mnist_tutorial.ops.conv_output_size"),
+    (ops.conv_output_size.__wrapped__, "the course's own mnist_tutorial.ops.conv_output_size"),
+    (asking_pytorch, "torch's conv2d"),
+    (with_a_conv_layer, "torch's conv2d"),
+    (max_pooling_a_dummy, "torch's max_pool2d"),
+    (unfolding_a_range, "torch's unfold"),
+    (with_f_unfold, "torch's unfold"),
+    (with_the_course_conv2d, "the course's own mnist_tutorial.ops.conv2d"),
+    (counting_the_course_positions, "the course's own mnist_tutorial.padding.window_positions"),
+])
+def test_shortcuts_are_refused(shortcut, called):
+    report = check_conv_output_size(shortcut)
+    assert not report.passed
+    assert len(report.failed) == len(CASES), str(report)
+    assert report[0].message.startswith(
+        f"fn(28, 5) called {called}: this exercise asks you to count the window positions "
+        f"yourself, from the four numbers, so the checker does not accept that here"), report[0]
+
+
+def test_refused_functions_work_again_after_the_check():
+    check_conv_output_size(through_an_alias)
+    assert ops.conv_output_size(8, 3, stride=2) == 3 == len(window_positions(8, 3, 0, 2)) ** 0.5
+    assert check_conv_output_size(with_formula).passed
 
 
 # --- wrong answers, each as a learner would write it ---------------------------------------------
@@ -136,8 +230,31 @@ def asserts_instead(size, kernel, padding=0, stride=1):
 
 
 def returns_a_tensor(size, kernel, padding=0, stride=1):
-    return F.conv2d(torch.zeros(1, 1, size, size), torch.zeros(1, 1, kernel, kernel),
-                    stride=stride, padding=padding).shape[-1] * torch.ones((), dtype=torch.long)
+    if kernel > size + 2 * padding:
+        raise ValueError("does not fit")
+    return torch.tensor(size + 2 * padding - kernel) // stride + 1
+
+
+def equal_kernel_raises(size, kernel, padding=0, stride=1):
+    if kernel >= size + 2 * padding:
+        raise ValueError("does not fit")
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def times_stride(size, kernel, padding=0, stride=1):
+    if kernel > size + 2 * padding:
+        raise ValueError("does not fit")
+    return (size + 2 * padding - kernel) * stride + 1
+
+
+def zero_when_it_does_not_fit(size, kernel, padding=0, stride=1):
+    return max((size + 2 * padding - kernel) // stride + 1, 0)
+
+
+def raises_the_wrong_error(size, kernel, padding=0, stride=1):
+    if kernel > size + 2 * padding:
+        raise RuntimeError("kernel too big")
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 @pytest.mark.parametrize("learner, case, hint", [
@@ -168,6 +285,16 @@ def returns_a_tensor(size, kernel, padding=0, stride=1):
      "ValueError"),
     (returns_a_tensor, "the blog post's conv1: 28x28 digit, 5x5 kernel",
      "return a Python int (type Tensor is not one"),
+    (equal_kernel_raises, "kernel as large as the input: one position",
+     "a kernel exactly as long as the padded input (5) fits once: raise only when the kernel is "
+     "LARGER"),
+    (times_stride, "stride 2 that divides evenly", "did you multiply by the stride?"),
+    (zero_when_it_does_not_fit, "kernel larger than the padded input: ValueError",
+     "returned 0, but the kernel (7) is larger than the padded input (4 + 2 x 1 = 6)\nHint: no "
+     "window fits, so there is no output size: raise ValueError"),
+    (raises_the_wrong_error, "kernel larger than the input: ValueError",
+     "fn(4, 7) raised RuntimeError: kernel too big\nHint: the kernel does not fit, and then no "
+     "window fits"),
 ])
 def test_mistakes_fail_with_their_hint(learner, case, hint):
     report = check_conv_output_size(learner)
@@ -232,3 +359,98 @@ def test_checker_arguments():
         check_conv_output_size(24)
     with pytest.raises(ValueError, match="time_limit must be a positive number"):
         check_conv_output_size(with_formula, time_limit=0)
+
+
+# --- the predictions, worked out by hand before the function ------------------------------------
+
+RIGHT = {"size 28, kernel 5, padding 0, stride 1": 24, "size 28, kernel 5, padding 2, stride 1": 28,
+         "size 8, kernel 3, padding 0, stride 2": 3, "size 7, kernel 2, padding 0, stride 3": 2,
+         "size 7, kernel 3, padding 1, stride 2": 4, "size 4, kernel 7, padding 0, stride 1": 0,
+         "size 4, kernel 7, padding 2, stride 1": 2}
+
+
+def test_right_predictions_pass():
+    assert [case.name for case in PREDICTIONS] == list(RIGHT)
+    for case in PREDICTIONS:  # the right counts are PyTorch's, 0 where it refuses
+        try:
+            size = asking_pytorch(case.size, case.kernel, case.padding, case.stride)
+        except ValueError:
+            size = 0
+        assert RIGHT[case.name] == size
+    report = check_size_predictions(dict(RIGHT))
+    assert report.passed, str(report)
+    assert str(report).endswith("Now write the count as a function.")
+    assert check_size_predictions({key: float(value) for key, value in RIGHT.items()}).passed
+
+
+def test_the_template_is_not_done_yet():
+    report = check_size_predictions(dict.fromkeys(RIGHT))
+    assert len(report.failed) == len(RIGHT)
+    assert all(message == "not done yet: replace None with your prediction"
+               for _, _, message in report)
+    assert check_size_predictions(dict.fromkeys(RIGHT, ...))[0].message.startswith("not done")
+
+
+def predicted(**changes):
+    """RIGHT with some settings predicted otherwise: changes are 'a'... for the settings' order."""
+    keys = list(RIGHT)
+    return {**RIGHT, **{keys[ord(letter) - ord("a")]: value for letter, value in changes.items()}}
+
+
+@pytest.mark.parametrize("predictions, setting, hint", [
+    (predicted(a=23), "size 28, kernel 5, padding 0, stride 1",
+     "you predicted 23, which is too few\nHint: you may have counted the jumps, not the windows"),
+    (predicted(b=24), "size 28, kernel 5, padding 2, stride 1",
+     "the window also slides over the padding: the padded row is 28 + 2 x 2 = 32 long"),
+    (predicted(b=26), "size 28, kernel 5, padding 2, stride 1",
+     "padding 2 adds 2 columns on EACH side"),
+    (predicted(c=4), "size 8, kernel 3, padding 0, stride 2",
+     "too many\nHint: a window counts only where it fits entirely: the columns too few for one "
+     "more jump are never visited (round down, not up)"),
+    (predicted(c=6), "size 8, kernel 3, padding 0, stride 2",
+     "the window jumps 2 columns at each step: only every 2th start is a window"),
+    (predicted(d=3), "size 7, kernel 2, padding 0, stride 3", "(round down, not up)"),
+    (predicted(d=1), "size 7, kernel 2, padding 0, stride 3", "counted the jumps, not the windows"),
+    (predicted(e=3), "size 7, kernel 3, padding 1, stride 2",
+     "counted the jumps, not the windows: the first window stands at the very start, before any "
+     "jump; count it too; or padding 1 adds 1 columns on EACH side"),
+    (predicted(e=5), "size 7, kernel 3, padding 1, stride 2",
+     "count the starts: the first at 0, then every 2 column(s), as long as the whole kernel (3) "
+     "still fits in the padded row (9 long)"),
+    (predicted(f=-2), "size 4, kernel 7, padding 0, stride 1",
+     "a count of windows is never negative: the kernel (7) is wider than the padded row "
+     "(4 + 2 x 0 = 4), so not even one window fits: write 0"),
+    (predicted(f=1), "size 4, kernel 7, padding 0, stride 1", "not even one window fits: write 0"),
+    (predicted(g=0), "size 4, kernel 7, padding 2, stride 1",
+     "a window does fit: the padded row is 4 + 2 x 2 = 8 long, and the kernel 7"),
+    (predicted(a=23.5), "size 28, kernel 5, padding 0, stride 1",
+     "you predicted 23.5\nHint: a prediction is a whole number of window positions"),
+    (predicted(a="24"), "size 28, kernel 5, padding 0, stride 1", "written as an int, e.g. 3"),
+    (predicted(a=True), "size 28, kernel 5, padding 0, stride 1", "written as an int"),
+])
+def test_wrong_predictions_get_a_hint_not_the_answer(predictions, setting, hint):
+    report = check_size_predictions(predictions)
+    failed = hints(report)
+    assert set(failed) == {setting}, failed
+    assert hint in failed[setting], failed[setting]
+    assert "expected" not in failed[setting] and "answer" not in failed[setting]
+
+
+def test_a_wrong_prediction_is_not_told_the_right_number():
+    message = hints(check_size_predictions(predicted(a=23, c=4)))
+    assert "24" not in message["size 28, kernel 5, padding 0, stride 1"]
+    assert not re.search(r"\b3\b", message["size 8, kernel 3, padding 0, stride 2"].replace(
+        "kernel 3", ""))
+
+
+def test_changed_or_missing_keys_are_named():
+    predictions = dict(RIGHT)
+    value = predictions.pop("size 28, kernel 5, padding 0, stride 1")
+    predictions["size 28, kernel 5"] = value
+    failed = hints(check_size_predictions(predictions))
+    assert set(failed) == {"size 28, kernel 5, padding 0, stride 1",
+                           "unknown setting 'size 28, kernel 5'"}
+    assert "keep every key of the dict as it was given" in failed[
+        "size 28, kernel 5, padding 0, stride 1"]
+    with pytest.raises(ValueError, match="pass your dict of predictions"):
+        check_size_predictions([24, 28, 3, 2, 4, 0, 2])
