@@ -142,6 +142,9 @@ def _prediction_mistakes(case: _SizeCase) -> list[tuple[str, int]]:
         ("a window counts only where it fits entirely: the columns too few for one more jump "
          "are never visited (round down, not up)", math.ceil(room / s) + 1),
     ]
+    mistakes.append((f"that counts every column of the {'padded ' if p else ''}row as a start, "
+                     f"but a window starting in the last {k - 1} column(s) would stick out of it",
+                     case.padded))
     if p:
         mistakes += [
             (f"padding {p} adds {p} columns on EACH side: the padded row is {n} + 2 x {p} = "
@@ -163,10 +166,14 @@ def _judge_prediction(case: _SizeCase, got: object) -> CaseResult:
         return CaseResult(case.name, False, "not done yet: replace None with your prediction")
     if isinstance(got, float) and got.is_integer():
         got = int(got)
+    if isinstance(got, float) and math.isfinite(got):
+        return CaseResult(case.name, False,
+                          f"{shown}\nHint: a prediction is a whole number: a window that only "
+                          f"partly fits is no window, so count only the whole ones")
     if not (is_integer(got) and not isinstance(got, (bool, torch.Tensor))):
         return CaseResult(case.name, False,
-                          f"{shown}\nHint: a prediction is a whole number of window positions, "
-                          f"written as an int, e.g. 3")
+                          f"{shown}\nHint: a prediction is a whole number of window positions "
+                          f"(0 where not even one window fits), written as an int, e.g. 3")
     if got == right:
         return CaseResult(case.name, True, f"{right}: right")
     if right == 0:
@@ -236,7 +243,9 @@ def _raised(case: _SizeCase, error: BaseException) -> CaseResult | None:
         message = f"{case.call} raised {_text(error)}, but the answer is {case.expected}"
         if case.kernel == case.padded:
             message += (f"\nHint: a kernel exactly as long as the padded input ({case.kernel}) "
-                        f"fits once: raise only when the kernel is LARGER than size + 2 * padding")
+                        f"fits once, at start 0: raise only when the kernel is LARGER than "
+                        f"size + 2 * padding (and if you count the starts with range(...), its "
+                        f"stop is left out: range(0, 0) is empty)")
         elif case.kernel > case.size:
             message += (f"\nHint: the kernel ({case.kernel}) does fit the PADDED input "
                         f"({case.size} + 2 x {case.padding} = {case.padded}): compare the kernel "

@@ -241,6 +241,13 @@ def equal_kernel_raises(size, kernel, padding=0, stride=1):
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def range_without_the_last_start(size, kernel, padding=0, stride=1):
+    starts = range(0, size + 2 * padding - kernel, stride)
+    if len(starts) == 0:
+        raise ValueError("no window fits")
+    return len(starts)
+
+
 def times_stride(size, kernel, padding=0, stride=1):
     if kernel > size + 2 * padding:
         raise ValueError("does not fit")
@@ -286,8 +293,11 @@ def raises_the_wrong_error(size, kernel, padding=0, stride=1):
     (returns_a_tensor, "the blog post's conv1: 28x28 digit, 5x5 kernel",
      "return a Python int (type Tensor is not one"),
     (equal_kernel_raises, "kernel as large as the input: one position",
-     "a kernel exactly as long as the padded input (5) fits once: raise only when the kernel is "
-     "LARGER"),
+     "a kernel exactly as long as the padded input (5) fits once, at start 0: raise only when the "
+     "kernel is LARGER"),
+    (range_without_the_last_start, "kernel as large as the input: one position",
+     "if you count the starts with range(...), its stop is left out"),
+    (range_without_the_last_start, "stride 2 that divides evenly", "did you forget the + 1"),
     (times_stride, "stride 2 that divides evenly", "did you multiply by the stride?"),
     (zero_when_it_does_not_fit, "kernel larger than the padded input: ValueError",
      "returned 0, but the kernel (7) is larger than the padded input (4 + 2 x 1 = 6)\nHint: no "
@@ -424,7 +434,15 @@ def predicted(**changes):
     (predicted(g=0), "size 4, kernel 7, padding 2, stride 1",
      "a window does fit: the padded row is 4 + 2 x 2 = 8 long, and the kernel 7"),
     (predicted(a=23.5), "size 28, kernel 5, padding 0, stride 1",
-     "you predicted 23.5\nHint: a prediction is a whole number of window positions"),
+     "you predicted 23.5\nHint: a prediction is a whole number: a window that only partly fits "
+     "is no window"),
+    (predicted(f="error"), "size 4, kernel 7, padding 0, stride 1",
+     "you predicted 'error'\nHint: a prediction is a whole number of window positions (0 where "
+     "not even one window fits)"),
+    (predicted(b=32), "size 28, kernel 5, padding 2, stride 1",
+     "that counts every column of the padded row as a start, but a window starting in the last 4 "
+     "column(s) would stick out of it"),
+    (predicted(a=28), "size 28, kernel 5, padding 0, stride 1", "every column of the row as a"),
     (predicted(a="24"), "size 28, kernel 5, padding 0, stride 1", "written as an int, e.g. 3"),
     (predicted(a=True), "size 28, kernel 5, padding 0, stride 1", "written as an int"),
 ])
