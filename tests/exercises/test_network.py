@@ -11,6 +11,7 @@ from mnist_tutorial.exercises import check_net
 from mnist_tutorial.exercises.network import (
     BUILD,
     HINT_AVERAGE,
+    HINT_DROPOUT,
     HINT_LAST_RELU,
     HINT_SOFTMAX_OUTPUT,
     OUTPUT,
@@ -18,8 +19,12 @@ from mnist_tutorial.exercises.network import (
     SAME,
     STAGES,
 )
-from mnist_tutorial.models import BlogNet
+from mnist_tutorial.models import BlogNet, ImprovedNet, build_model
 from tests.helpers import hints
+
+REFUSED = ("this exercise asks you to write the network yourself (a class of your own, from "
+           "nn.Module, whose __init__ creates its layers), so the checker does not accept that "
+           "here")
 
 
 class BlogPostNet(nn.Module):
@@ -74,7 +79,60 @@ class FunctionalNet(nn.Module):
         return self.d(F.relu(self.c(x.reshape(len(x), -1))))
 
 
-@pytest.mark.parametrize("net_class", [BlogPostNet, SequentialNet, FunctionalNet, BlogNet])
+class AsTheTextSays(nn.Module):
+    """Written exactly to notebook 04's exercise: the table of shapes, row by row, with nn.ReLU and
+    nn.MaxPool2d layers and x.flatten(1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 10, kernel_size=5)
+        self.pool = nn.MaxPool2d(2)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
+        self.fc1 = nn.Linear(20 * 4 * 4, 50)
+        self.fc2 = nn.Linear(50, 10)
+
+    def forward(self, x):
+        x = self.relu(self.pool(self.conv1(x)))
+        x = self.relu(self.pool(self.conv2(x)))
+        x = x.flatten(1)
+        x = self.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+class AllSequentialNet(nn.Module):
+    """The whole network as one nn.Sequential, with nn.Flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(1, 10, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Conv2d(10, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
+            nn.Flatten(), nn.Linear(320, 50), nn.ReLU(), nn.Linear(50, 10))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class ParameterNet(nn.Module):
+    """Its own nn.Parameter tensors and F.conv2d / F.linear in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.w1, self.b1 = nn.Parameter(torch.randn(10, 1, 5, 5)), nn.Parameter(torch.zeros(10))
+        self.w2, self.b2 = nn.Parameter(torch.randn(20, 10, 5, 5)), nn.Parameter(torch.zeros(20))
+        self.w3, self.b3 = nn.Parameter(torch.randn(50, 320)), nn.Parameter(torch.zeros(50))
+        self.w4, self.b4 = nn.Parameter(torch.randn(10, 50)), nn.Parameter(torch.zeros(10))
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(F.conv2d(x, self.w1, self.b1), 2), inplace=True)
+        x = F.relu(F.max_pool2d(F.conv2d(x, self.w2, self.b2), 2))
+        x = F.relu(F.linear(x.view(x.size(0), -1), self.w3, self.b3))
+        return F.linear(x, self.w4, self.b4)
+
+
+@pytest.mark.parametrize("net_class", [BlogPostNet, SequentialNet, FunctionalNet, AsTheTextSays,
+                                       AllSequentialNet, ParameterNet])
 def test_right_networks_pass(net_class):
     report = check_net(net_class)
     assert report.passed, str(report)
@@ -337,3 +395,364 @@ def test_stage_table_pairs_stages_by_name_when_one_is_missing():
     assert rows["pooling 2"].split()[2] == "-"  # and no second one
     # the first stage whose shape differs is named, with what it should do
     assert message.splitlines()[-1] == "Hint: pooling 1: 2x2 max pooling halves 24 to 12"
+
+
+def test_pool_then_relu_or_relu_then_pool_both_pass_with_max_pooling():
+    class TextbookOrder(BlogPostNet):
+        def forward(self, x):
+            x = self.pooling(self.ReLU(self.conv1(x)))
+            x = self.pooling(self.ReLU(self.conv2(x)))
+            return self.fc2(self.ReLU(self.fc1(x.flatten(1))))
+
+    assert check_net(TextbookOrder).passed
+
+
+def test_only_the_learners_code_is_timed():
+    """The reference network, its outputs and the mistakes' outputs are the checker's own work:
+    a right network passes under a limit far below what the whole check takes."""
+    assert check_net(AsTheTextSays, time_limit=0.5).passed
+
+
+class Subclass(BlogNet):
+    pass
+
+
+class ImprovedSubclass(ImprovedNet):
+    pass
+
+
+SHARED = BlogNet()  # as the notebook's `model`, made before the exercise
+
+
+class HoldsOne(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = SHARED
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+class HoldsOneInAList(BlogPostNet):
+    def __init__(self):
+        super().__init__()
+        self.helpers = [SHARED]
+
+
+class MakesOne(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = BlogNet()
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class MakesOneByName(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = build_model("blog")
+
+
+def returns_one():
+    return SHARED
+
+
+class CallsOne(BlogPostNet):
+    def forward(self, x):
+        return SHARED(x)
+
+
+class BorrowsForward(nn.Module):
+    """BlogNet's own forward on layers of the same names."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 10, 5), nn.Conv2d(10, 20, 5)
+        self.fc1, self.fc2 = nn.Linear(320, 50), nn.Linear(50, 10)
+        self.pooling, self.relu, self.order = nn.MaxPool2d(2), nn.ReLU(), "pool_relu"
+
+    forward = BlogNet.forward
+
+
+@pytest.mark.parametrize("net_class, case, what", [
+    (Subclass, BUILD, "class Subclass(BlogNet) builds on the course's own BlogNet"),
+    (BlogNet, BUILD, "BlogNet is the course's own network"),
+    (ImprovedSubclass, BUILD, "class ImprovedSubclass(ImprovedNet) builds on the course's own "
+                              "ImprovedNet"),
+    (HoldsOne, BUILD, "Net() holds the course's own BlogNet (as self.inner)"),
+    (HoldsOneInAList, BUILD, "Net() holds the course's own BlogNet (in self.helpers)"),
+    (MakesOne, BUILD, "Net() called the course's own mnist_tutorial.models.BlogNet.__init__"),
+    (MakesOneByName, BUILD, "Net() called the course's own mnist_tutorial.models.build_model"),
+    (returns_one, BUILD, "Net() gave the course's own BlogNet"),
+    (CallsOne, OUTPUT, "net(x) called the course's own mnist_tutorial.models.BlogNet.forward"),
+    (BorrowsForward, OUTPUT, "net(x) called the course's own "
+                             "mnist_tutorial.models.BlogNet.forward"),
+])
+def test_the_course_networks_are_refused(net_class, case, what):
+    report = check_net(net_class)
+    failed = hints(report)
+    assert not report.passed
+    assert failed[case] == f"{what}: {REFUSED}"
+    if case == BUILD:
+        assert all(r.message.startswith("skipped: ") for r in report[1:])
+    else:  # every case that runs the forward pass refuses it
+        assert failed[STAGES] == failed[SAME] == failed[OUTPUT]
+    assert BlogNet.forward.__code__.co_name == "forward"  # the course's code is put back
+    assert check_net(AsTheTextSays).passed  # and works for the next check
+
+
+def _forward_with(activation):
+    class OtherActivation(BlogPostNet):
+        def forward(self, x):
+            x = activation(self.pooling(self.conv1(x)))
+            x = activation(self.pooling(self.conv2(x)))
+            return self.fc2(activation(self.fc1(x.flatten(1))))
+    return OtherActivation
+
+
+@pytest.mark.parametrize("activation, name", [(torch.sigmoid, "sigmoid"), (nn.Sigmoid(), "sigmoid"),
+                                              (torch.tanh, "tanh"), (nn.Tanh(), "tanh"),
+                                              (F.leaky_relu, "leaky_relu")])
+def test_another_activation_instead_of_relu_is_named(activation, name):
+    message = hints(check_net(_forward_with(activation)))[SAME]
+    places = ("after the first pooling (before conv2), after the second pooling (before fc1) and "
+              "after fc1 (before fc2)")
+    assert f"Hint: {name} instead of ReLU {places}? The blog post uses ReLU, max(x, 0)" in message
+    assert "missing ReLU" not in message
+
+
+def test_one_sigmoid_among_the_relus_is_named_where_it_is():
+    class OneSigmoid(BlogPostNet):
+        def forward(self, x):
+            x = self.ReLU(self.pooling(self.conv1(x)))
+            x = self.ReLU(self.pooling(self.conv2(x)))
+            return self.fc2(torch.sigmoid(self.fc1(x.flatten(1))))
+
+    message = hints(check_net(OneSigmoid))[SAME]
+    assert "Hint: sigmoid instead of ReLU after fc1 (before fc2)?" in message
+    assert "squashes every number into (0, 1)" in message
+
+
+class LayersInForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(nn.Conv2d(1, 10, 5)(x), 2))
+        x = F.relu(F.max_pool2d(nn.Conv2d(10, 20, 5)(x), 2))
+        return nn.Linear(50, 10)(F.relu(nn.Linear(320, 50)(x.flatten(1))))
+
+
+def test_layers_created_in_forward_are_named():
+    message = hints(check_net(LayersInForward))[PARAMETERS]
+    assert message.startswith("0 parameters, expected 21,840")
+    assert ("Hint: your forward creates layers (nn.Conv2d(...), nn.Linear(...) inside forward): "
+            "create them in __init__") in message
+    assert "so that their weights are registered as the network's parameters" in message
+    assert "found 0 convolutions" not in message
+
+
+def test_some_layers_created_in_forward_are_named_too():
+    class HalfInForward(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            del self.fc2
+
+        def forward(self, x):
+            x = self.ReLU(self.pooling(self.conv1(x)))
+            x = self.ReLU(self.pooling(self.conv2(x)))
+            return nn.Linear(50, 10)(self.ReLU(self.fc1(x.flatten(1))))
+
+    message = hints(check_net(HalfInForward))[PARAMETERS]
+    assert "Hint: your forward creates layers (nn.Linear(...) inside forward)" in message
+
+
+def test_layers_in_a_plain_list_or_local_variables_are_named():
+    class PlainList(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = [nn.Conv2d(1, 10, 5), nn.Conv2d(10, 20, 5), nn.Linear(320, 50),
+                           nn.Linear(50, 10)]
+
+        def forward(self, x):
+            a, b, c, d = self.layers
+            x = F.relu(F.max_pool2d(a(x), 2))
+            x = F.relu(F.max_pool2d(b(x), 2))
+            return d(F.relu(c(x.flatten(1))))
+
+    class NoSelf(nn.Module):
+        def __init__(self):
+            super().__init__()
+            conv1 = nn.Conv2d(1, 10, kernel_size=5)  # noqa: F841
+            conv2 = nn.Conv2d(10, 20, kernel_size=5)  # noqa: F841
+            fc1, fc2 = nn.Linear(320, 50), nn.Linear(50, 10)  # noqa: F841
+
+        forward = FunctionalNet.forward
+
+    message = hints(check_net(PlainList))[PARAMETERS]
+    assert ("Hint: the layers in self.layers are in a plain Python list, so PyTorch does not see "
+            "their weights: use nn.ModuleList([...]) or nn.Sequential(...)") in message
+    failed = hints(check_net(NoSelf))
+    assert ("Hint: __init__ creates nn.Conv2d and nn.Linear but Net has none: store each layer "
+            "on self (self.conv1 = nn.Conv2d(...)); a local variable (conv1 = ...) is gone when "
+            "__init__ ends") in failed[PARAMETERS]
+    assert ("'NoSelf' object has no attribute 'a'\nHint: forward uses self.a, which __init__ did "
+            "not create: create it there (self.a = ...), with the same name") in failed[OUTPUT]
+
+    class NoSelfSameNames(NoSelf):
+        forward = BlogPostNet.forward
+
+        def __init__(self):
+            super().__init__()
+            ReLU = nn.ReLU()  # noqa: F841
+
+    message = hints(check_net(NoSelfSameNames))[OUTPUT]
+    assert ("'NoSelfSameNames' object has no attribute 'ReLU'\nHint: forward uses self.ReLU, "
+            "which __init__ did not create: in __init__, ReLU = ... makes a local variable, gone "
+            "when __init__ ends; write self.ReLU = ...") in message
+
+
+def test_misspelled_methods_are_named():
+    class Foward(BlogPostNet):
+        def foward(self, x):
+            return BlogPostNet.forward(self, x)
+
+    Foward.forward = nn.Module.forward  # as if BlogPostNet had no forward either
+    failed = hints(check_net(Foward))
+    assert failed[OUTPUT].startswith("Net has no method named forward (foward: a typo?)")
+    assert "define def forward(self, x) in the class, indented like __init__" in failed[OUTPUT]
+    assert failed[STAGES] == failed[SAME] == "skipped: Net has no forward method (see above)"
+
+    class Int(nn.Module):
+        def __int__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 10, 5)
+
+        forward = BlogPostNet.forward
+
+    message = hints(check_net(Int))[PARAMETERS]
+    assert ("Hint: Net has no __init__ of its own: is __int__ meant to be __init__ (two "
+            "underscores on each side)?") in message
+
+
+def test_wrong_flatten_size_in_fc1_is_named_without_blaming_the_flatten():
+    class Fc500(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(20 * 5 * 5, 50)
+
+    failed = hints(check_net(Fc500))
+    assert "Hint: fc1 is nn.Linear(500, 50): the blog post's is nn.Linear(320, 50)" in \
+        failed[PARAMETERS]
+    assert ("Hint: x.flatten(1).shape is (5, 320), right: 20 channels x 4 x 4 = 320 numbers per "
+            "image reach fc1, but your fc1 is nn.Linear(500, 50) and takes 500") in failed[OUTPUT]
+    assert "flatten each image separately" not in failed[OUTPUT]
+
+
+def _flattened_with(flatten):
+    class Flattened(BlogPostNet):
+        def forward(self, x):
+            x = self.ReLU(self.pooling(self.conv1(x)))
+            x = self.ReLU(self.pooling(self.conv2(x)))
+            return self.fc2(self.ReLU(self.fc1(flatten(x))))
+    return Flattened
+
+
+@pytest.mark.parametrize("flatten, hint", [
+    (lambda x: x.view(64, -1), "fc1 got a tensor of shape (64, 25): flatten each image "
+                               "separately with x.flatten(1)"),
+    (lambda x: x.view(5, -1), "x.flatten(1).shape is (1, 320), right, but fc1 got a tensor of "
+                              "shape (5, 64): flatten each image separately"),
+    (lambda x: x.view(-1), "fc1 got a tensor of shape (1600,)"),
+    (lambda x: x.squeeze(), "fc1 got a tensor of shape (5, 20, 4, 4)"),
+    (lambda x: x.reshape(320), "x.reshape(320) does not fit the 1600 numbers of a tensor of "
+                               "shape (5, 20, 4, 4): flatten each image with x.flatten(1) or "
+                               "x.view(x.size(0), -1), which keep the batch axis"),
+])
+def test_flattening_that_loses_the_batch_axis_is_named(flatten, hint):
+    message = hints(check_net(_flattened_with(flatten)))[OUTPUT]
+    assert "\nHint: " in message and hint in message.split("\nHint: ")[1], message
+
+
+def test_a_batch_of_one_image_is_checked_too():
+    """x.view(-1) and x.squeeze() fail on the batch of 5 already; a size fixed at 5, or a
+    flatten that works for one image only, fail on the single image."""
+    failed = hints(check_net(_flattened_with(lambda x: x.view(5, -1))))
+    assert set(failed) == {OUTPUT}
+    assert failed[OUTPUT].startswith("net(x) with x of shape (1, 1, 28, 28) raised RuntimeError")
+
+
+@pytest.mark.parametrize("forward, hint", [
+    (lambda self, x: self.fc2(nn.ReLU(self.conv1(x))),
+     "a layer object, nn.ReLU, reached a layer as if it were data: nn.ReLU(x) creates a layer"),
+    (lambda self, x: nn.relu(self.conv1(x)),
+     "torch.nn has no relu: the layers are classes with capitals (nn.ReLU(), nn.MaxPool2d(2)), "
+     "the functions live in torch.nn.functional (F.relu(x), F.max_pool2d(x, 2))"),
+    (lambda self, x: conv1(x),  # noqa: F821
+     "inside forward the layer is self.conv1, not conv1"),
+    (lambda self, x: self.conv3(x), "forward uses self.conv3, which __init__ did not create"),
+    (lambda self, x: self.conv2(self.conv2(x)),
+     "a convolution that takes 10 channels got 1: a convolution's in_channels must be the number "
+     "of channels coming in"),
+    (lambda self, x: self.conv1(x.flatten(1)),
+     "a convolution got a flattened tensor: flatten only after the second pooling"),
+])
+def test_raw_errors_of_the_forward_get_a_hint(forward, hint, monkeypatch):
+    conv1 = object()  # noqa: F841 (the lambda above means the layer, not this)
+
+    class Raises(BlogPostNet):
+        pass
+
+    Raises.forward = forward
+    message = hints(check_net(Raises))[OUTPUT]
+    assert f"\nHint: {hint}" in message, message
+    assert "[...]" in message or len(message.splitlines()) == 2
+
+
+def test_raw_errors_of_the_constructor_get_a_hint():
+    class Sized(BlogPostNet):
+        def __init__(self, classes):
+            super().__init__()
+
+    message = hints(check_net(Sized))[BUILD]
+    assert "missing 1 required positional argument: 'classes'" in message
+    assert "Hint: check_net builds your network as Net(), without arguments" in message
+
+
+def test_dropout_and_a_forgotten_return_are_named():
+    class Dropped(BlogPostNet):
+        def forward(self, x):
+            x = self.ReLU(self.pooling(self.conv1(x)))
+            x = self.ReLU(self.pooling(self.conv2(x)))
+            return self.fc2(F.dropout(self.ReLU(self.fc1(x.flatten(1)))))
+
+    class NoReturn(BlogPostNet):
+        def forward(self, x):
+            super().forward(x)
+
+    assert f"Hint: {HINT_DROPOUT}" in hints(check_net(Dropped))[SAME]
+    assert "returned an object of type NoneType: return fc2's output, a tensor of shape (N, 10) " \
+           "(a forgotten return?)" in hints(check_net(NoReturn))[OUTPUT]
+
+
+def test_a_forward_that_changes_its_input_batch_fails():
+    class Normalising(BlogPostNet):
+        def forward(self, x):
+            x -= 0.1307
+            return super().forward(x)
+
+    failed = hints(check_net(Normalising))
+    assert failed[OUTPUT].startswith("net(x) changed its input x in place")
+
+
+def test_an_endless_constructor_costs_one_time_limit():
+    class Endless(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            while True:
+                pass
+
+    report = check_net(Endless, time_limit=0.2)
+    assert "Net() did not finish within 0.2 s" in report[0].message
+    assert [r.message for r in report[1:]] == ["skipped: an earlier case ran out of time"] * 4
