@@ -1,6 +1,10 @@
 """Checker for the validation-split exercise (notebook 08): the learner's
 ``fn(split, validation_size, seed) -> (train, validation)`` on made-up splits whose every image
-holds its own index, so the checker can tell which example went where."""
+holds its own index, so the checker can tell which example went where.
+
+Only the learner's calls are timed; the course's own splitting helpers
+(``mnist_tutorial.data.train_validation_split``, ``balanced_subset_indices``) are refused while
+they run, and a function that changes the split it is given in place fails the case."""
 
 from __future__ import annotations
 
@@ -9,9 +13,21 @@ from collections.abc import Callable
 
 import torch
 
+from mnist_tutorial import data as course
 from mnist_tutorial.data import TensorSplit
 
-from .core import TIME_LIMIT, CaseResult, CheckReport, _check_arguments, _guarded
+from .core import (
+    TIME_LIMIT,
+    CaseResult,
+    CheckReport,
+    Forbidden,
+    _changed,
+    _check_arguments,
+    _guarded,
+    _named_arguments,
+    _session,
+    _snapshot,
+)
 
 # examples of each digit in MNIST's training set (the tests check them against the files)
 MNIST_TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
@@ -19,6 +35,8 @@ SPREAD = 6  # a class's validation count may be this many standard deviations of
 VERDICT = ("All cases passed: right sizes, no overlap, nothing lost, reproducible, balanced. "
            "Well done!")
 RANDPERM_CODE = "order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))"
+FORBIDDEN = Forbidden(functions=(course.train_validation_split, course.balanced_subset_indices),
+                      task="split the data yourself")
 
 
 class _Wrong(Exception):
@@ -130,8 +148,8 @@ def _single(split: Callable[[], TensorSplit], validation_size: int, seed: int,
     """``(call, judge)`` for one call of the learner's function."""
     data = split()
 
-    def call(fn: Callable) -> object:
-        return fn(split(), validation_size, seed)
+    def call(run: Callable) -> object:
+        return run(split(), validation_size, seed)
 
     def judge(answer: object) -> tuple[bool, str]:
         try:
@@ -150,8 +168,8 @@ def _twice(split: Callable[[], TensorSplit], validation_size: int, seeds: tuple[
     data = split()
     same = seeds[0] == seeds[1]
 
-    def call(fn: Callable) -> object:
-        return [fn(split(), validation_size, seed) for seed in seeds]
+    def call(run: Callable) -> object:
+        return [run(split(), validation_size, seed) for seed in seeds]
 
     def judge(answers: object) -> tuple[bool, str]:
         try:
@@ -173,12 +191,29 @@ def _twice(split: Callable[[], TensorSplit], validation_size: int, seeds: tuple[
     return call, judge
 
 
+SLOW_HINT = ("Or a search that is too slow rather than endless: `i not in part` on a list or a "
+             "tensor looks through all of it for every i (60,000 x 10,000 times for MNIST's "
+             "sizes); use a set, or take both parts from one permutation")
+
+
+class _SplitChanged(Exception):
+    """The learner's function changed the split it was given: the case's message."""
+
+
+def _changed_split_message(call_text: str, name: str) -> str:
+    return (f"{call_text} changed {name} in place (e.g. with {name}[...] = ..., += or a method "
+            f"ending in _): that would also change the caller's data, the training set itself. "
+            f"Pick the examples by index instead ({name}[index] is a new tensor) and leave the "
+            f"split you are given as it is")
+
+
 def check_validation_split(fn: Callable, *,
                            time_limit: float | None = TIME_LIMIT) -> CheckReport:
     """Check ``fn(split, validation_size, seed) -> (train, validation)`` (TensorSplits) on 6
     cases: sizes, no overlap, nothing lost, images kept with their labels, the same split for
-    the same seed and another for another seed, and every class's share kept; each case is
-    stopped after ``time_limit`` seconds (None: no limit)."""
+    the same seed and another for another seed, and every class's share kept. Each call is
+    stopped after ``time_limit`` seconds (None: no limit); the course's splitting helpers are
+    refused while it runs, and so is a change to the split it is given."""
     _check_arguments(fn, time_limit)
     tenth = tuple(round(count / 10) for count in MNIST_TRAIN_COUNTS)
     cases = [
@@ -197,9 +232,27 @@ def check_validation_split(fn: Callable, *,
          "fn(split, 10000, 0)",
          _single(lambda: made_up_split(MNIST_TRAIN_COUNTS, True, 2), 10_000, 0, True)),
     ]
-    results = []
-    for name, call_text, (call, judge) in cases:
-        def run(name=name, call=call, judge=judge) -> CaseResult:
-            return CaseResult(name, *judge(call(fn)))
-        results.append(_guarded(name, call_text, run, time_limit))
+    with _session(time_limit, FORBIDDEN) as session:
+        learner = session.learner(fn, watch_inputs=False)  # the split: checked in watched()
+
+        def watched(split: TensorSplit, validation_size: int, seed: int) -> object:
+            before = _snapshot(_named_arguments(fn, (split, validation_size, seed), {}))
+            answer = learner(split, validation_size, seed)
+            changed = _changed(before)
+            if changed:
+                raise _SplitChanged(changed)
+            return answer
+
+        results = []
+        for name, call_text, (call, judge) in cases:
+            def run(name=name, call_text=call_text, call=call, judge=judge) -> CaseResult:
+                try:
+                    answer = call(watched)
+                except _SplitChanged as change:
+                    return CaseResult(name, False, _changed_split_message(call_text, str(change)))
+                return CaseResult(name, *judge(answer))
+            result = _guarded(name, call_text, run, time_limit)
+            if f"{call_text} did not finish within" in result.message:
+                result = CaseResult(name, False, f"{result.message}\n{SLOW_HINT}")
+            results.append(result)
     return CheckReport("check_validation_split", tuple(results), VERDICT)

@@ -1,12 +1,17 @@
 """check_validation_split: right splits written in different ways pass, each learner's mistake
-fails with the hint that names it, and a crash or a wrong type is a failed case."""
+fails with the hint that names it, the course's own split is refused, a function that changes
+the split it is given fails, and a crash or a wrong type is a failed case."""
+
+import random
 
 import numpy as np
 import pytest
 import torch
 
+from mnist_tutorial import data as course
 from mnist_tutorial.data import TensorSplit, train_validation_split
 from mnist_tutorial.exercises import check_validation_split
+from mnist_tutorial.exercises.core import SKIPPED
 from mnist_tutorial.exercises.validation import made_up_split
 from tests.helpers import hints
 
@@ -17,10 +22,28 @@ SIZES = "20 of 100 examples: sizes, no overlap, nothing lost"
 ODD_SIZE = "1,005 for validation: not a multiple of the 10 classes"
 MNIST_SIZES = "MNIST's sizes: 60,000 -> 50,000 training + 10,000 validation"
 
-
-
 def take(split, index):
     return TensorSplit(split.images[index], split.labels[index])
+
+
+def as_the_text_says(split, validation_size, seed):
+    """Written to the exercise: a random order fixed by the seed, the first validation_size
+    examples of it for validation, the rest for training, images and labels picked together."""
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    order = torch.randperm(len(split.labels), generator=generator)
+    validation_index = order[:validation_size]
+    train_index = order[validation_size:]
+    train = TensorSplit(split.images[train_index], split.labels[train_index])
+    validation = TensorSplit(split.images[validation_index], split.labels[validation_index])
+    return train, validation
+
+
+def python_random_and_a_set(split, validation_size, seed):
+    chosen = random.Random(seed).sample(range(len(split)), validation_size)
+    taken = set(chosen)
+    rest = [i for i in range(len(split)) if i not in taken]
+    return take(split, rest), take(split, chosen)
 
 
 def shuffled_with_generator(split, validation_size, seed):
@@ -54,8 +77,8 @@ def with_numpy(split, validation_size, seed):
     return [take(split, order[validation_size:]), take(split, order[:validation_size])]
 
 
-@pytest.mark.parametrize("fn", [train_validation_split, shuffled_with_generator, stratified,
-                                with_numpy])
+@pytest.mark.parametrize("fn", [as_the_text_says, shuffled_with_generator, stratified,
+                                with_numpy, python_random_and_a_set])
 def test_right_answers_pass(fn):
     report = check_validation_split(fn)
     assert report.passed, str(report)
@@ -101,7 +124,7 @@ def fixed_seed(split, validation_size, seed):
 
 
 def swapped(split, validation_size, seed):
-    train, validation = train_validation_split(split, validation_size, seed)
+    train, validation = shuffled_with_generator(split, validation_size, seed)
     return validation, train
 
 
@@ -132,7 +155,7 @@ def with_replacement(split, validation_size, seed):
 
 
 def tensors_instead_of_splits(split, validation_size, seed):
-    train, validation = train_validation_split(split, validation_size, seed)
+    train, validation = shuffled_with_generator(split, validation_size, seed)
     return train.images, validation.images
 
 
@@ -197,17 +220,62 @@ def test_skeleton_crash_and_endless_loop_are_failed_cases():
                                   "has no attribute 'lables'")
     stopped = check_validation_split(endless, time_limit=0.05)
     assert len(stopped.failed) == 6
-    assert all("did not finish within 0.05 s" in r.message for r in stopped)
+    assert stopped[0].message.startswith("fn(split, 20, 0) did not finish within 0.05 s")
+    assert all(r.message == SKIPPED for r in stopped.results[1:])  # one time limit, not six
 
 
-def test_changing_the_given_split_in_place_does_not_spoil_later_cases():
-    def shuffles_in_place(split, validation_size, seed):
-        result = train_validation_split(split, validation_size, seed)
-        split.images.zero_()
+def test_a_search_too_slow_for_mnist_sizes_is_told_apart_from_an_endless_loop():
+    def searches_a_list(split, validation_size, seed):
+        chosen = random.Random(seed).sample(range(len(split)), validation_size)
+        rest = [i for i in range(len(split)) if i not in chosen]  # 60,000 x 10,000 steps
+        return take(split, rest), take(split, chosen)
+
+    report = check_validation_split(searches_a_list, time_limit=0.5)
+    slow = [r.message for r in report.failed if "did not finish within 0.5 s" in r.message]
+    assert slow and "`i not in part` on a list or a tensor looks through all of it" in slow[0]
+    assert "use a set, or take both parts from one permutation" in slow[0]
+
+
+def test_shuffling_the_given_split_in_place_fails_and_names_what_changed():
+    def shuffles_in_place(data, validation_size, seed):
+        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+        data.images[:] = data.images[order]
+        data.labels[:] = data.labels[order]
+        return take(data, slice(validation_size, None)), take(data, slice(0, validation_size))
+
+    report = check_validation_split(shuffles_in_place)
+    assert len(report.failed) == len(report)
+    assert report[0].message == (
+        "fn(split, 20, 0) changed data.images in place (e.g. with data.images[...] = ..., += or "
+        "a method ending in _): that would also change the caller's data, the training set "
+        "itself. Pick the examples by index instead (data.images[index] is a new tensor) and "
+        "leave the split you are given as it is")
+
+    def relabels(split, validation_size, seed):
         split.labels.zero_()
-        return result
+        return shuffled_with_generator(split, validation_size, seed)
 
-    assert check_validation_split(shuffles_in_place).passed
+    assert "changed split.labels in place" in check_validation_split(relabels)[0].message
+
+
+REFUSED = ("called the course's own mnist_tutorial.data.{}: this exercise asks you to split the "
+           "data yourself, so the checker does not accept that here")
+
+
+@pytest.mark.parametrize("fn, name", [
+    (train_validation_split, "train_validation_split"),
+    (lambda split, size, seed: course.train_validation_split(split, size, seed=seed),
+     "train_validation_split"),
+    (lambda split, size, seed: (take(split, slice(None)),
+                                take(split, course.balanced_subset_indices(split.labels, 1))),
+     "balanced_subset_indices"),
+])
+def test_the_course_split_is_refused_under_any_name(fn, name):
+    report = check_validation_split(fn)
+    assert len(report.failed) == len(report)
+    assert all(REFUSED.format(name) in result.message for result in report)
+    split = made_up_split((5, 5), True)
+    assert len(train_validation_split(split, 3, 0)[1]) == 3  # put back afterwards
 
 
 def test_made_up_split_holds_each_index_in_its_image():
