@@ -15,11 +15,11 @@ from .core import TIME_LIMIT, CaseResult, CheckReport
 from .data_parallel import check_average_gradients
 from .network import check_net
 from .receptive import check_receptive_field
-from .shapes import check_conv_output_size
+from .shapes import check_conv_output_size, check_size_predictions
 from .training import check_evaluate, check_train_epoch
 from .validation import check_validation_split
 
 __all__ = ["CaseResult", "CheckReport", "TIME_LIMIT", "check_average_gradients", "check_conv2d",
            "check_conv2d_backward", "check_conv_output_size", "check_evaluate",
-           "check_max_pool2d_backward", "check_net", "check_pool2d", "check_receptive_field",
+           "check_max_pool2d_backward", "check_net", "check_pool2d", "check_receptive_field", "check_size_predictions",
            "check_train_epoch", "check_validation_split"]
