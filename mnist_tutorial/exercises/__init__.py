@@ -21,5 +21,5 @@ from .validation import check_validation_split
 
 __all__ = ["CaseResult", "CheckReport", "TIME_LIMIT", "check_average_gradients", "check_conv2d",
            "check_conv2d_backward", "check_conv_output_size", "check_evaluate",
-           "check_max_pool2d_backward", "check_net", "check_pool2d", "check_receptive_field", "check_size_predictions",
-           "check_train_epoch", "check_validation_split"]
+           "check_max_pool2d_backward", "check_net", "check_pool2d", "check_receptive_field",
+           "check_size_predictions", "check_train_epoch", "check_validation_split"]
