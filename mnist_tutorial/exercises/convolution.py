@@ -116,9 +116,11 @@ def _common_error_hint(error: BaseException, x: torch.Tensor, pairs: str, sizes:
         return UNBATCHED_HINT
     if isinstance(error, (TypeError, ValueError)) and (
             "cannot unpack non-iterable int" in text
-            or (pair_case and "tuple" in text)
-            or (pair_case and "too many values to unpack" in text)):
+            or (pair_case and ("tuple" in text or "too many values to unpack" in text
+                               or "slice indices" in text))):
         return PAIR_HINT.format(names=pairs)
+    if isinstance(error, TypeError) and "slice indices" in text:
+        return SLASH_HINT
     if isinstance(error, IndexError) and "out of bounds" in text:
         return INDEX_HINT.format(sizes=sizes)
     return ""
@@ -138,6 +140,9 @@ def _conv_error_hint(x: torch.Tensor, weight: torch.Tensor, bias, stride, paddin
             "rows and columns: the size formula", pair_case)
         if common:
             return common
+        if bias is None and isinstance(error, TypeError) and "NoneType" in str(error):
+            return ("bias=None means no bias: add bias[o] only when there is one (if bias is "
+                    "not None: ...)")
         if not (isinstance(error, RuntimeError) and "must match the size" in str(error)):
             return ""
         causes = []

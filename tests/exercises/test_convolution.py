@@ -433,6 +433,26 @@ def test_an_answer_for_ints_and_batches_only_gets_the_pair_and_batch_hints():
         in failed["one image without a batch axis: (C, H, W)"]
 
 
+def test_a_bias_used_when_there_is_none_gets_a_hint():
+    def bias_always(x, weight, bias=None, stride=1, padding=0):
+        return conv_by_kernel_offsets(x, weight, None, stride, padding) + bias[:, None, None]
+
+    failed = hints(check_conv2d(bias_always))
+    assert "bias=None means no bias: add bias[o] only when there is one" in failed["stride 2"]
+
+
+def test_a_pair_used_as_an_int_in_a_slice_gets_the_pair_hint():
+    def int_slices(x, weight, bias=None, stride=1, padding=0):
+        if isinstance(stride, tuple):
+            return x[..., ::stride]  # what i * stride does in a slice: a tuple, no int
+        return conv_by_kernel_offsets(x, weight, bias, stride, padding)
+
+    failed = hints(check_conv2d(int_slices))
+    assert set(failed) == {"stride and padding as (height, width) pairs"}
+    assert "may each be one int (the same for rows and columns) or a (height, width) pair" in \
+        failed["stride and padding as (height, width) pairs"]
+
+
 def pool_with(mistake, kind="max"):
     """pool_as_the_text_says with one beginner's mistake in it."""
     def learner(x, kernel_size, stride=None, padding=0):
