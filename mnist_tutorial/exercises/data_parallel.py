@@ -7,6 +7,11 @@ RESULT)``: each process computes its part's
 gradients, calls the learner's function, and checks that every parameter's gradient is now the
 mean over both processes (what DDP gives), that the weights are untouched, and, when not, which
 common mistake the numbers equal. Rank 0 writes the cases to RESULT.
+
+The course's own code is refused twice: the file may not import ``mnist_tutorial`` (or name DDP),
+checked before anything runs, and while the learner's function runs the course's functions that
+average over the processes (``World.mean`` and the rest of ``mnist_tutorial.distributed``'s
+all-reduces, and this module's reference) refuse, however they were reached.
 """
 
 from __future__ import annotations
@@ -24,14 +29,17 @@ from pathlib import Path
 
 import torch
 
-from .core import CaseResult, CheckReport
+from .core import CaseResult, CheckReport, Forbidden, _Refused, _session
 
 FUNCTION = "average_gradients"
 TIME_LIMIT = 120.0  # seconds for the whole two-process run (starting torchrun takes most)
 VERDICT = "Every gradient equals DistributedDataParallel's average. Well done!"
+TASK = "average the gradients yourself with torch.distributed.all_reduce"
 SHORTCUTS = {"DistributedDataParallel": "DistributedDataParallel does the averaging for you",
              "DataParallel": "DataParallel does the averaging for you",
-             "mnist_tutorial": "the course's own code is not your answer"}
+             "mnist_tutorial": "your file imports the course's own code (mnist_tutorial: "
+                               "mnist_tutorial.distributed's World.mean averages over the "
+                               "processes), which is not your answer"}
 # (hint, what the mistake leaves in a parameter's gradient, from the local gradient g, the
 # DDP average a and the number of processes n); the first that matches is named
 MISTAKES = [
@@ -51,6 +59,15 @@ def _reference_average(model: torch.nn.Module) -> None:
     for parameter in model.parameters():
         dist.all_reduce(parameter.grad)
         parameter.grad /= dist.get_world_size()
+
+
+def _forbidden() -> Forbidden:
+    """The course's functions that average over the processes: refused while the learner's
+    function runs (imported here, in the worker, so the checker itself stays light)."""
+    from mnist_tutorial.distributed import World
+
+    return Forbidden(functions=(World.mean, World.loss, World.wrap, _reference_average),
+                     task=TASK)
 
 
 def _shortcuts(source: str) -> list[str]:
@@ -111,18 +128,28 @@ def _case(name: str, average, seed: int, batch: int) -> CaseResult:
     local = _gradients(model)
     ddp = DistributedDataParallel(reference)
     F.cross_entropy(ddp(images[part]), labels[part]).backward()
-    try:
-        average(model)
-    except NotImplementedError:
-        return CaseResult(name, False, f"not done yet: {FUNCTION}(model) still raises "
-                                       f"NotImplementedError; replace it with your code")
-    except Exception as error:  # a learner's bug is a failed case, not a crash
-        return CaseResult(name, False, f"{FUNCTION}(model) raised {type(error).__name__}: "
-                                       f"{error}")
+    with _session(None, _forbidden()) as session:
+        try:
+            session.learner(average, watch_inputs=False)(model)  # it must change the gradients
+        except _Refused as refusal:
+            return _refused(name, str(refusal))
+        except NotImplementedError:
+            return CaseResult(name, False, f"not done yet: {FUNCTION}(model) still raises "
+                                           f"NotImplementedError; replace it with your code")
+        except Exception as error:  # a learner's bug is a failed case, not a crash
+            if session.refused:  # it caught the refusal and failed otherwise
+                return _refused(name, session.refused)
+            return CaseResult(name, False, f"{FUNCTION}(model) raised {type(error).__name__}: "
+                                           f"{error}")
     if not all(torch.equal(w, p) for w, p in zip(weights, model.parameters(), strict=True)):
         return CaseResult(name, False, "the weights changed: average p.grad, not p (or p.data); "
                                        "the optimizer's step changes the weights afterwards")
     return _judge(name, _gradients(model), local, _gradients(reference), size)
+
+
+def _refused(name: str, what: str) -> CaseResult:
+    return CaseResult(name, False, f"{FUNCTION}(model) called {what}: this exercise asks you to "
+                                   f"{TASK}, so the checker does not accept that here")
 
 
 CASES = [("BlogNet, a batch of 64 split 32 + 32", 0, 64),
@@ -169,7 +196,7 @@ def check_average_gradients(path: str | os.PathLike,
         return _failed(f"{path} defines no function {FUNCTION}(model)")
     refused = _shortcuts(source)
     if refused:
-        return _failed(f"refused: {'; '.join(refused)}. Use torch.distributed.all_reduce")
+        return _failed(f"refused: {'; '.join(refused)}. This exercise asks you to {TASK}")
     with tempfile.TemporaryDirectory() as folder:
         result = Path(folder) / "result.json"
         worker = f"from {__name__} import _worker; import sys; _worker(*sys.argv[1:3])"

@@ -1,12 +1,17 @@
-"""The gradient-averaging checker (notebook 09) runs a learner's file in two Gloo processes."""
+"""The gradient-averaging checker (notebook 09) runs a learner's file in two Gloo processes; the
+course's own averaging is refused in the file and while the learner's function runs."""
 
+import importlib
 import inspect
 import textwrap
 
 import pytest
+import torch
+import torch.distributed as dist
 
+from mnist_tutorial.distributed import World
 from mnist_tutorial.exercises import check_average_gradients
-from mnist_tutorial.exercises.data_parallel import _reference_average
+from mnist_tutorial.exercises.data_parallel import _case, _reference_average
 from tests.helpers import hints
 
 HEADER = "import torch\nimport torch.distributed as dist\n\n\n"
@@ -64,11 +69,20 @@ def test_averaging_the_weights_instead_of_the_gradients_is_named(tmp_path):
     assert all("the weights changed: average p.grad" in m for m in hints(stepped).values())
 
 
+COURSE = ("your file imports the course's own code (mnist_tutorial: mnist_tutorial.distributed's "
+          "World.mean averages over the processes), which is not your answer. This exercise asks "
+          "you to average the gradients yourself with torch.distributed.all_reduce")
+
+
 @pytest.mark.parametrize("body, refused", [
     ("from torch.nn.parallel import DistributedDataParallel\n\n\ndef average_gradients(model):\n"
      "    pass\n", "DistributedDataParallel does the averaging for you"),
     ("from mnist_tutorial.exercises import data_parallel\n\n\ndef average_gradients(model):\n"
-     "    data_parallel._reference_average(model)\n", "the course's own code is not your answer"),
+     "    data_parallel._reference_average(model)\n", COURSE),
+    ("from mnist_tutorial.distributed import World\n\n\ndef average_gradients(model):\n"
+     "    world = World(dist.get_rank(), dist.get_world_size(), torch.device('cpu'), 'gloo')\n"
+     "    for p in model.parameters():\n        p.grad.copy_(world.mean(p.grad))\n", COURSE),
+    ("import mnist_tutorial.distributed\n\n\ndef average_gradients(model):\n    pass\n", COURSE),
     ("def average_gradients(model):\n    model.module\n", None),
 ])
 def test_shortcuts_are_refused_before_anything_runs(tmp_path, body, refused, monkeypatch):
@@ -81,6 +95,62 @@ def test_shortcuts_are_refused_before_anything_runs(tmp_path, body, refused, mon
         return
     report = check_average_gradients(answer(tmp_path, body))
     assert not report.passed and refused in report[0].message and started == []
+
+
+@pytest.fixture
+def one_process(tmp_path):
+    """A process group of this process alone, as each torchrun process has one of two."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def course_mean(model):
+    """What the file check cannot see: the course's module imported by a name built at run
+    time."""
+    distributed = importlib.import_module("mnist_" + "tutorial.distributed")
+    world = distributed.World(dist.get_rank(), dist.get_world_size(), torch.device("cpu"), "gloo")
+    for p in model.parameters():
+        p.grad.copy_(world.mean(p.grad))
+
+
+def course_mean_caught(model):
+    try:
+        course_mean(model)
+    except Exception:  # the refusal is no Exception: catching it changes nothing
+        pass
+
+
+def course_reference(model):
+    importlib.import_module("mnist_" + "tutorial.exercises.data_parallel")._reference_average(model)
+
+
+RUN_TIME_REFUSAL = ("average_gradients(model) called the course's own {}: this exercise asks you "
+                    "to average the gradients yourself with torch.distributed.all_reduce, so the "
+                    "checker does not accept that here")
+
+
+@pytest.mark.parametrize("average, name", [
+    (course_mean, "mnist_tutorial.distributed.World.mean"),
+    (course_mean_caught, "mnist_tutorial.distributed.World.mean"),
+    (course_reference, "mnist_tutorial.exercises.data_parallel._reference_average"),
+])
+def test_the_course_average_is_refused_while_the_learner_runs(one_process, average, name):
+    result = _case("a case", average, 0, 8)
+    assert not result.passed
+    assert result.message == RUN_TIME_REFUSAL.format(name)
+    world = World(0, 1, torch.device("cpu"), "gloo")
+    assert torch.equal(world.mean(torch.ones(3)), torch.ones(3))  # put back afterwards
+
+
+def test_an_own_average_passes_in_one_process(one_process):
+    def average_gradients(model):
+        for p in model.parameters():
+            dist.all_reduce(p.grad)
+            p.grad.div_(dist.get_world_size())
+
+    assert _case("a case", average_gradients, 0, 8).passed
 
 
 def test_a_file_that_fails_to_run_is_one_failed_case(tmp_path):
