@@ -561,17 +561,25 @@ def test_pool_raw_errors_get_a_hint(kind):
     def stride_none(x, kernel_size, stride=None, padding=0):
         return x[..., ::stride * 1]
 
-    def ints_only(x, kernel_size, stride=None, padding=0):
+    def batches_only(x, kernel_size, stride=None, padding=0):
         n, c, h, w = x.shape
         return with_kind(pool_by_kernel_offsets, kind)(x, kernel_size, stride, padding)
+
+    def ints_only(x, kernel_size, stride=None, padding=0):
+        x = F.pad(x, (padding, padding, padding, padding))
+        return with_kind(pool_by_kernel_offsets, kind)(x, kernel_size, stride)
 
     assert SLASH_HINT in check_pool2d(slash, kind)[0].message
     assert "stride=None means that the stride is the window size" in \
         check_pool2d(stride_none, kind)[0].message
-    failed = hints(check_pool2d(ints_only, kind))
+    failed = hints(check_pool2d(batches_only, kind))
     assert set(failed) == {"one image without a batch axis: (C, H, W)"}
     assert "x here is one image (C, H, W), without a batch axis" in \
         failed["one image without a batch axis: (C, H, W)"]
+    pairs = "non-square windows, stride and padding as (height, width) pairs"
+    message = check_pool2d(ints_only, kind)[6].message
+    assert check_pool2d(ints_only, kind)[6].name == pairs
+    assert "kernel_size, stride and padding may each be one int" in message, message
 
 
 # --- answers that must not break the checker ------------------------------------------------------
