@@ -92,6 +92,10 @@ FLATTENS = {"flatten", "view", "reshape", "resize", "squeeze"}
 RELUS = {"relu", "relu_", "clamp", "clamp_", "clamp_min", "clamp_min_", "threshold", "threshold_"}
 DROPOUTS = {"dropout", "dropout_", "dropout1d", "dropout2d", "dropout3d", "feature_dropout",
             "alpha_dropout", "feature_alpha_dropout"}
+SIGNATURES = {"Conv2d": "nn.Conv2d(in_channels, out_channels, kernel_size)",
+              "Linear": "nn.Linear(in_features, out_features)",
+              "MaxPool2d": "nn.MaxPool2d(kernel_size)",
+              "max_pool2d": "F.max_pool2d(x, kernel_size)"}
 WEIGHT_LAYERS = {"Conv1d", "Conv2d", "Conv3d", "Linear", "LazyLinear", "LazyConv2d", "Bilinear",
                  "BatchNorm1d", "BatchNorm2d", "LayerNorm"}
 
@@ -207,7 +211,9 @@ def _flatten_text(ops: list[_Op]) -> str:
                 f"post's fc1 takes 320 (20 channels x 4 x 4)")
     if linear is None:
         return ""
-    if linear.input_shape == flat and linear.weight_shape and linear.weight_shape[-1] != 320:
+    if linear.input_shape == flat and linear.weight_shape and linear.weight_shape[-1] == 320:
+        return ""  # the flatten is right: the problem is elsewhere
+    if linear.input_shape == flat and linear.weight_shape:
         return (f"x.flatten(1).shape is {flat}, right: 20 channels x 4 x 4 = 320 numbers per "
                 f"image reach fc1, but your fc1 is nn.Linear({linear.weight_shape[-1]}, "
                 f"{linear.weight_shape[0]}) and takes {linear.weight_shape[-1]}: make its "
@@ -439,10 +445,14 @@ def _error_hint(error: BaseException, ops: list[_Op], net: nn.Module) -> str:
         if match and isinstance(getattr(nn, match[1], None), type):
             return (f"a layer object, nn.{match[1]}, reached a layer as if it were data: "
                     f"nn.{match[1]}(x) creates a layer (with x as its setting) instead of "
-                    f"applying it. Create the layer first and call it: nn.{match[1]}(...)(x), or "
-                    f"self.layer = nn.{match[1]}(...) in __init__ and self.layer(x) in forward")
+                    f"applying it, and so does self.layer(x) after self.layer = nn.{match[1]} "
+                    f"without the (). Create the layer first and call it: "
+                    f"nn.{match[1]}(...)(x), or self.layer = nn.{match[1]}(...) in __init__ and "
+                    f"self.layer(x) in forward")
         if "takes 1 positional argument but 2 were given" in text:
             return "forward takes the batch after self: def forward(self, x)"
+        if _missing_argument_hint(text):
+            return _missing_argument_hint(text)
     match = re.search(r"shape '\[([-\d, ]+)\]' is invalid for input of size (\d+)", text)
     if match and failed is not None and failed.name in FLATTENS:
         return (f"x.{failed.name}({match[1]}) does not fit the {match[2]} numbers of a tensor of "
@@ -453,6 +463,10 @@ def _error_hint(error: BaseException, ops: list[_Op], net: nn.Module) -> str:
         return (f"a convolution that takes {match[2]} channels got {match[3]}: a convolution's "
                 f"in_channels must be the number of channels coming in, the previous "
                 f"convolution's out_channels")
+    if re.search(r"Input type \(\w+\) and (bias|weight) type \(\w+\) should be the same|"
+                 r"mat1 and mat2 must have the same dtype", text):
+        return ("the layers' weights are float32 and x came in float32: leave its dtype alone "
+                "(no .double() or .half() in forward)")
     if "Expected 3D (unbatched) or 4D (batched) input to conv2d" in text:
         return ("a convolution got a flattened tensor: flatten only after the second pooling, "
                 "just before fc1")
@@ -534,7 +548,7 @@ class _Checker:
                                                 f"__init__ with super().__init__()")
             raise
         except TypeError as error:
-            hint = _build_type_hint(str(error))
+            hint = _build_type_hint(str(error), self.net_class)
             if hint:
                 return CaseResult(BUILD, False, f"Net() raised {_text(error)}\nHint: {hint}")
             raise
@@ -619,6 +633,9 @@ class _Checker:
             if got != want and first_wrong is None:
                 first_wrong = (want_name, _padding_hint(want_name, trace.ops, got, kernels)
                                          or how)
+                if got is None and error is not None:
+                    first_wrong = (want_name, "net(x) stopped with an error before this stage "
+                                              "(see the output case)")
             rows.append(f"{want_name:<11} {str(got or '-'):<18} {want}")
         for name, got in stages:
             if name not in expected_names:
@@ -671,14 +688,33 @@ def _first_line(error: BaseException) -> str:
     return lines[0] + (" [...]" if len(lines) > 1 else "")
 
 
-def _build_type_hint(text: str) -> str:
+def _build_type_hint(text: str, cls: object) -> str:
     """A hint for a TypeError that ``Net()`` raised, or ""."""
-    if "required positional argument" in text and "__init__()" in text:
+    match = re.search(r"(\w+)\.__init__\(\) missing \d+ required positional arguments?: (.+)",
+                      text)
+    if match and match[1] == getattr(cls, "__name__", ""):
         return ("check_net builds your network as Net(), without arguments: __init__ takes "
                 "only self (the sizes are fixed by the blog post)")
     if "takes 0 positional arguments but 1 was given" in text:
         return "a method takes self first: def __init__(self)"
-    return ""
+    match = re.search(r"cannot assign '[\w.]*?(\w+)' as child module '(\w+)'", text)
+    if match:
+        return (f"self.{match[2]} = nn.{match[1]} stores the class itself, not a layer: create "
+                f"the layer with brackets, nn.{match[1]}(...)")
+    return _missing_argument_hint(text)
+
+
+def _missing_argument_hint(text: str) -> str:
+    """A hint for a layer or function called without an argument it needs, or ""."""
+    match = re.search(r"(\w+?)(?:\.__init__)?\(\) missing \d+ required positional arguments?: "
+                      r"(.+)", text)
+    if not match:
+        return ""
+    name = match[1].lstrip("_")
+    where = f"nn.{name}" if isinstance(getattr(nn, name, None), type) else f"F.{name}"
+    usage = SIGNATURES.get(name)
+    return (f"{where} needs {match[2]}" + (f": {usage}" if usage else "")
+            + f" (help({where}) lists its arguments)")
 
 
 def _same_scores(out: torch.Tensor, reference: torch.Tensor) -> bool:

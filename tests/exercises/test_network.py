@@ -756,3 +756,71 @@ def test_an_endless_constructor_costs_one_time_limit():
     report = check_net(Endless, time_limit=0.2)
     assert "Net() did not finish within 0.2 s" in report[0].message
     assert [r.message for r in report[1:]] == ["skipped: an earlier case ran out of time"] * 4
+
+
+def test_a_missing_argument_names_the_layers_arguments():
+    class NoKernel(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 10)
+
+    class NoPoolingSize(BlogPostNet):
+        def forward(self, x):
+            return F.max_pool2d(self.conv1(x))
+
+    assert ("Hint: nn.Conv2d needs 'kernel_size': nn.Conv2d(in_channels, out_channels, "
+            "kernel_size)") in hints(check_net(NoKernel))[BUILD]
+    failed = hints(check_net(NoPoolingSize))
+    assert "Hint: F.max_pool2d needs 'kernel_size': F.max_pool2d(x, kernel_size)" in \
+        failed[OUTPUT]
+    assert failed[STAGES].endswith("Hint: pooling 1: net(x) stopped with an error before this "
+                                   "stage (see the output case)")
+
+
+def test_a_layer_class_stored_without_brackets_is_named():
+    class ClassNotLayer(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.act = nn.ReLU
+
+        def forward(self, x):
+            return self.conv2(self.act(self.pooling(self.conv1(x))))
+
+    class ReplacedByTheClass(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.ReLU = nn.ReLU  # a layer of that name exists: PyTorch refuses at once
+
+    message = hints(check_net(ClassNotLayer))[OUTPUT]
+    assert "got (ReLU, Parameter" in message and message.count("\n") == 1  # cut to one line
+    assert "and so does self.layer(x) after self.layer = nn.ReLU without the ()" in message
+    assert ("Hint: self.ReLU = nn.ReLU stores the class itself, not a layer: create the layer "
+            "with brackets, nn.ReLU(...)") in hints(check_net(ReplacedByTheClass))[BUILD]
+
+
+def test_a_forgotten_last_layer_and_another_dtype_are_named():
+    class NoFc2(BlogPostNet):
+        def forward(self, x):
+            x = self.ReLU(self.pooling(self.conv1(x)))
+            x = self.ReLU(self.pooling(self.conv2(x)))
+            return self.ReLU(self.fc1(x.flatten(1)))
+
+    class Double(BlogPostNet):
+        def forward(self, x):
+            return super().forward(x.double())
+
+    message = hints(check_net(NoFc2))[OUTPUT]
+    assert message.endswith("net(x) has shape (5, 50), expected (5, 10)\n"
+                            "Hint: end with fc2 = nn.Linear(50, 10)")
+    assert "Hint: the layers' weights are float32 and x came in float32: leave its dtype alone" \
+        in hints(check_net(Double))[OUTPUT]
+
+
+def test_a_subclass_of_nn_sequential_passes():
+    class Stack(nn.Sequential):
+        def __init__(self):
+            super().__init__(nn.Conv2d(1, 10, 5), nn.MaxPool2d(2), nn.ReLU(),
+                             nn.Conv2d(10, 20, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(320, 50), nn.ReLU(), nn.Linear(50, 10))
+
+    assert check_net(Stack).passed
