@@ -2,12 +2,14 @@
 with its hint; a broken class is reported, never raised."""
 
 
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_tutorial.exercises import check_net
+from mnist_tutorial.exercises import check_net, network
 from mnist_tutorial.exercises.network import (
     BUILD,
     HINT_AVERAGE,
@@ -326,6 +328,7 @@ def test_endless_forward_is_stopped():
 
     failed = hints(check_net(Endless, time_limit=0.2))  # without the limit: no return
     assert "did not finish within 0.2 s" in failed[OUTPUT]
+    assert failed[STAGES] == failed[SAME] == "skipped: an earlier case ran out of time"
 
 
 def test_few_images_and_the_random_state_and_threads_left_alone():
@@ -407,10 +410,19 @@ def test_pool_then_relu_or_relu_then_pool_both_pass_with_max_pooling():
     assert check_net(TextbookOrder).passed
 
 
-def test_only_the_learners_code_is_timed():
+def test_only_the_learners_code_is_timed(monkeypatch):
     """The reference network, its outputs and the mistakes' outputs are the checker's own work:
-    a right network passes under a limit far below what the whole check takes."""
-    assert check_net(AsTheTextSays, time_limit=0.5).passed
+    made slower than the time limit, they still do not count against the learner."""
+    slow_mistakes = network._mistakes
+
+    def slow(*args):
+        time.sleep(0.5)
+        return slow_mistakes(*args)
+
+    monkeypatch.setattr(network, "_mistakes", slow)
+    assert check_net(AsTheTextSays, time_limit=0.3).passed
+    message = hints(check_net(_forward_with(torch.sigmoid), time_limit=0.3))[SAME]
+    assert "Hint: sigmoid instead of ReLU" in message
 
 
 class Subclass(BlogNet):
