@@ -573,7 +573,6 @@ def test_the_first_optimizer_is_built_before_the_learners_code_runs():
             seen.append("torch._dynamo" in sys.modules)
             return text_loop(model, batches, optimizer)
 
-        assert "torch._dynamo" not in sys.modules
         report = check_train_epoch(train, time_limit=1.0)
         assert report.passed and all(seen), str(report)
     """)
