@@ -364,12 +364,13 @@ def _structure_problems(net: nn.Module) -> list[str]:
     if outside:
         hints.append(HINT_LAYERS_IN_FORWARD.format(
             layers=", ".join(f"nn.{layer}(...)" for layer in outside)))
+    known = {id(module) for module in net.modules()}
     for name, value in vars(net).items():
         if name.startswith("_"):  # nn.Module's own bookkeeping (_modules, _parameters...)
             continue
         items = list(value.values()) if isinstance(value, dict) else value
-        if isinstance(value, (list, tuple, dict)) and any(isinstance(item, nn.Module)
-                                                          for item in items):
+        if isinstance(value, (list, tuple, dict)) and any(
+                isinstance(item, nn.Module) and id(item) not in known for item in items):
             hints.append(HINT_LAYER_LIST.format(name=name, kind=type(value).__name__))
     registered = {type(module).__name__ for module in net.modules()}
     init = methods.get("__init__")

@@ -565,6 +565,18 @@ def test_layers_created_in_forward_are_named():
     assert "found 0 convolutions" not in message
 
 
+def test_a_list_of_registered_layers_is_no_mistake():
+    class WithAList(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.convs = [self.conv1, self.conv2]  # the layers are attributes too
+            self.fc1 = nn.Linear(500, 50)
+
+    message = hints(check_net(WithAList))[PARAMETERS]
+    assert "plain Python list" not in message
+    assert "Hint: fc1 is nn.Linear(500, 50)" in message
+
+
 def test_some_layers_created_in_forward_are_named_too():
     class HalfInForward(BlogPostNet):
         def __init__(self):
