@@ -432,11 +432,8 @@ def _error_hint(error: BaseException, ops: list[_Op], net: nn.Module) -> str:
                     + (f": in __init__, {name} = ... makes a local variable, gone when __init__ "
                        f"ends; write self.{name} = ..." if local else
                        f": create it there (self.{name} = ...), with the same name"))
-        match = re.search(r"module 'torch\.nn' has no attribute '(\w+)'", text)
-        if match:
-            return (f"torch.nn has no {match[1]}: the layers are classes with capitals "
-                    f"(nn.ReLU(), nn.MaxPool2d(2)), the functions live in torch.nn.functional "
-                    f"(F.relu(x), F.max_pool2d(x, 2))")
+        if _nn_name_hint(text):
+            return _nn_name_hint(text)
     if isinstance(error, NameError):
         match = re.search(r"name '(\w+)' is not defined", text)
         if match and hasattr(net, match[1]):
@@ -547,6 +544,9 @@ class _Checker:
             if "before Module.__init__() call" in str(error):
                 return CaseResult(BUILD, False, f"Net() raised {_text(error)}\nHint: start "
                                                 f"__init__ with super().__init__()")
+            if _nn_name_hint(str(error)):
+                return CaseResult(BUILD, False, f"Net() raised {_text(error)}\nHint: "
+                                                f"{_nn_name_hint(str(error))}")
             raise
         except TypeError as error:
             hint = _build_type_hint(str(error), self.net_class)
@@ -687,6 +687,17 @@ def _first_line(error: BaseException) -> str:
     signature the function has)."""
     lines = _text(error).splitlines()
     return lines[0] + (" [...]" if len(lines) > 1 else "")
+
+
+def _nn_name_hint(text: str) -> str:
+    """A hint for a name torch.nn does not have (nn.relu, nn.conv2d, nn.Relu...), or ""."""
+    match = re.search(r"module 'torch\.nn' has no attribute '(\w+)'", text)
+    if not match:
+        return ""
+    same = [name for name in dir(nn) if name.lower() == match[1].lower()]
+    return (f"torch.nn has no {match[1]}" + (f" (it has {same[0]})" if same else "")
+            + ": the layers are classes with capitals (nn.Conv2d, nn.ReLU(), nn.MaxPool2d(2)), "
+              "the functions live in torch.nn.functional (F.relu(x), F.max_pool2d(x, 2))")
 
 
 def _build_type_hint(text: str, cls: object) -> str:

@@ -711,8 +711,9 @@ def test_a_batch_of_one_image_is_checked_too():
     (lambda self, x: self.fc2(nn.ReLU(self.conv1(x))),
      "a layer object, nn.ReLU, reached a layer as if it were data: nn.ReLU(x) creates a layer"),
     (lambda self, x: nn.relu(self.conv1(x)),
-     "torch.nn has no relu: the layers are classes with capitals (nn.ReLU(), nn.MaxPool2d(2)), "
-     "the functions live in torch.nn.functional (F.relu(x), F.max_pool2d(x, 2))"),
+     "torch.nn has no relu (it has ReLU): the layers are classes with capitals (nn.Conv2d, "
+     "nn.ReLU(), nn.MaxPool2d(2)), the functions live in torch.nn.functional (F.relu(x), "
+     "F.max_pool2d(x, 2))"),
     (lambda self, x: conv1(x),  # noqa: F821
      "inside forward the layer is self.conv1, not conv1"),
     (lambda self, x: self.conv3(x), "forward uses self.conv3, which __init__ did not create"),
@@ -732,6 +733,16 @@ def test_raw_errors_of_the_forward_get_a_hint(forward, hint, monkeypatch):
     message = hints(check_net(Raises))[OUTPUT]
     assert f"\nHint: {hint}" in message, message
     assert "[...]" in message or len(message.splitlines()) == 2
+
+
+def test_a_layer_name_without_its_capitals_is_named_in_the_constructor():
+    class Lowercase(BlogPostNet):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.conv2d(1, 10, 5)
+
+    assert "Hint: torch.nn has no conv2d (it has Conv2d): the layers are classes with capitals" \
+        in hints(check_net(Lowercase))[BUILD]
 
 
 def test_raw_errors_of_the_constructor_get_a_hint():
