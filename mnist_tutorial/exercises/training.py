@@ -60,10 +60,16 @@ HINT_NLL_RAW = ("NLLLoss on the raw scores? NLLLoss expects log-probabilities: o
 HINT_SUM_REDUCTION = ('reduction="sum"? Then a batch\'s loss is the sum over its images, and its '
                       "gradient (so each step) is the batch size times too large: use the "
                       "default, nn.CrossEntropyLoss(), the mean over the batch")
-HINT_TRAIN_MODE = ("the model stayed in evaluation mode: call model.train() at the start, so that "
-                   "dropout (and batch norm) behave as in training")
-HINT_EVAL_MODE = ("the model stayed in training mode: call model.eval() at the start, so that "
-                  "dropout is switched off while testing")
+HINT_TRAIN_MODE = ("the model stayed in evaluation mode: call model.train() at the start (with "
+                   "its parentheses), so that dropout (and batch norm) behave as in training")
+HINT_EVAL_MODE = ("the model stayed in training mode: call model.eval() at the start (with its "
+                  "parentheses), so that dropout is switched off while testing")
+HINT_NO_GRAD_CALL = ("torch.no_grad needs its parentheses in a with statement: "
+                     "with torch.no_grad():")
+HINT_ARGMAX_FLAT = ("argmax without dim? scores.argmax() is the position of the largest number "
+                    "in the whole flattened batch: the predicted class of each image is the "
+                    "position of the largest of its own ten scores, argmax along the class "
+                    "dimension")
 HINT_BATCH_MEANS = ("the mean of the batch means? A batch's loss is already the mean over its n "
                     "images, and the last batch is smaller, so it must count less: add up "
                     "loss.item() * len(labels) and divide by the number of examples")
@@ -277,6 +283,8 @@ def _raised(error: BaseException, name: str, call_text: str, watch: _Watch | Non
         hint = HINT_TESTING_BACKWARD if watch.optimizer is None else HINT_NO_GRAPH
     elif "must match the size of tensor" in text:
         hint = HINT_ARGMAX
+    elif "does not support the context manager protocol" in text:
+        hint = HINT_NO_GRAD_CALL
     if not hint:
         return None
     kind = ("NotImplementedError" if isinstance(error, _TorchNotImplemented)
@@ -564,6 +572,10 @@ def _accuracy_mistakes(setup: _TestSetup) -> list[tuple[float, str]]:
             torch.manual_seed(1)
             correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in batches)
         mistakes.append((100 * correct / sum(sizes), HINT_EVAL_MODE))
+    model = setup.model().eval()
+    with torch.no_grad():
+        correct = sum(int((model(x).argmax() == y).sum()) for x, y in batches)
+    mistakes.append((100 * correct / sum(sizes), HINT_ARGMAX_FLAT))
     if all(n == 10 for n in sizes):  # argmax over the images gives 10 answers too
         model = setup.model().eval()
         with torch.no_grad():
@@ -588,11 +600,10 @@ def _judge_accuracy(learner: Callable, setup: _TestSetup, holder: list) -> CaseR
     problems = [problem] if problem else []
     hint = ""
     if not problem and not _close(accuracy, expected):
-        hint = next((hint for value, hint in _accuracy_mistakes(setup)
-                     if _close(accuracy, value)), "")
+        hint = watch.too_few_forwards() or next(
+            (hint for value, hint in _accuracy_mistakes(setup) if _close(accuracy, value)), "")
         if not hint and any(watch.modes):
             hint = HINT_EVAL_MODE
-        hint = hint or watch.too_few_forwards()
         problems.append(f"returned {accuracy:.4g}, expected {expected:.4g} ({sum(setup.right)} "
                         f"of {sum(setup.sizes)} right)" + (f"\nHint: {hint}" if hint else ""))
     if any(watch.modes) and hint != HINT_EVAL_MODE:  # the text asks for evaluation mode

@@ -18,6 +18,7 @@ from mnist_tutorial.exercises import check_evaluate, check_train_epoch, core
 from mnist_tutorial.exercises import training as checker
 from mnist_tutorial.exercises.training import (
     HINT_ARGMAX,
+    HINT_ARGMAX_FLAT,
     HINT_BATCH_ACCURACIES,
     HINT_BATCH_MEANS,
     HINT_DEVICE,
@@ -33,6 +34,7 @@ from mnist_tutorial.exercises.training import (
     HINT_NLL_RAW,
     HINT_NO_BACKWARD,
     HINT_NO_GRAD,
+    HINT_NO_GRAD_CALL,
     HINT_NO_GRAPH,
     HINT_OWN_OPTIMIZER,
     HINT_SOFTMAX_BEFORE_LOSS,
@@ -140,8 +142,22 @@ def listed_first_loop(model, train_batches, optimizer):
     return sum(weighted)
 
 
+def zero_grad_last_loop(model, batches, optimizer):
+    """zero_grad after the step: .grad starts empty, so each step still has its batch's alone."""
+    criterion = torch.nn.CrossEntropyLoss()
+    model.train()
+    total = count = 0
+    for x, y in batches:
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        total, count = total + float(loss.detach()) * y.size(0), count + y.size(0)
+    return total / count
+
+
 @pytest.mark.parametrize("fn", [text_loop, blog_loop, summed_loop, log_softmax_loop,
-                                listed_first_loop])
+                                listed_first_loop, zero_grad_last_loop])
 def test_right_training_loops_pass(fn):
     report = check_train_epoch(fn)
     assert report.passed, str(report)
@@ -655,7 +671,8 @@ def accuracy_with(mistake):
                 scores = model(images)
                 if mistake == "detach":
                     scores = scores.detach()
-                predicted = scores.argmax(dim=0 if mistake == "dim 0" else 1)
+                predicted = (scores.argmax() if mistake == "flat argmax"
+                             else scores.argmax(dim=0 if mistake == "dim 0" else 1))
                 right = (predicted == labels).sum().item()
                 correct, total = correct + right, total + len(labels)
                 per_batch.append(100 * right / len(labels))
@@ -677,6 +694,7 @@ def accuracy_with(mistake):
     ("fraction", "a fraction instead of percent? Multiply by 100", None),
     ("count", "the number of correct answers?", None),
     ("floor", "// rounds down to a whole number: use /", {UNEVEN, IN_TRAINING}),
+    ("flat argmax", HINT_ARGMAX_FLAT, None),
     ("no no_grad", HINT_NO_GRAD, None),  # the right numbers, but a graph recorded
     ("detach", HINT_NO_GRAD, None),
 ])
@@ -773,6 +791,13 @@ def test_other_accuracy_crashes_get_a_hint():
         return 100 * correct / total
 
     fails_everywhere_with(check_evaluate(max_pair), HINT_MAX_PAIR, ACCURACY_CASES)
+
+    def no_grad_without_parentheses(model, batches):
+        with torch.no_grad:
+            return accuracy_text(model, batches)
+
+    fails_everywhere_with(check_evaluate(no_grad_without_parentheses), HINT_NO_GRAD_CALL,
+                          ACCURACY_CASES)
 
     @torch.no_grad()
     def counted_first(model, batches):
