@@ -506,7 +506,15 @@ def test_returned_values_that_are_no_float():
         next(iter(hints(check_train_epoch(returns_nothing)).values()))
 
 
-def test_unfinished_crashing_and_endless_loops_are_reported():
+@pytest.fixture(params=["alarm", "watchdog"])
+def limit_path(request, monkeypatch):
+    """Run the test with the SIGALRM timer and again with the watchdog thread (Windows' way)."""
+    if request.param == "watchdog":
+        monkeypatch.setattr(core, "_alarm_usable", lambda: False)
+    return request.param
+
+
+def test_unfinished_crashing_and_endless_loops_are_reported(limit_path):
     def skeleton(model, batches, optimizer):
         raise NotImplementedError("train_one_epoch is not written yet")
 
