@@ -14,6 +14,7 @@ import ctypes
 import dataclasses
 import inspect
 import math
+import os
 import signal
 import sys
 import threading
@@ -230,6 +231,15 @@ def _with_watchdog(call: Callable[[], T], seconds: float) -> T:
         watchdog.join()
 
 
+def _raised_by_torch(error: BaseException) -> bool:
+    """Whether ``error`` came from inside PyTorch (e.g. "not implemented for 'Long'"), not from
+    the learner's own ``raise NotImplementedError``."""
+    traceback = error.__traceback__
+    while traceback is not None and traceback.tb_next is not None:
+        traceback = traceback.tb_next
+    return traceback is None or f"{os.sep}torch{os.sep}" in traceback.tb_frame.f_code.co_filename
+
+
 def _text(error: BaseException) -> str:
     """``Name: message`` of an exception, or just its name when its message cannot be printed."""
     try:
@@ -413,9 +423,14 @@ def _attempt(name: str, call_text: str, call: Callable[[], object],
             got = call()
         except (KeyboardInterrupt, _TimeUp, _Refused, _InputChanged):
             raise
-        except NotImplementedError:
-            return CaseResult(name, False, f"not done yet: {call_text} still raises "
-                                           f"NotImplementedError")
+        except NotImplementedError as error:
+            if not _raised_by_torch(error):
+                return CaseResult(name, False, f"not done yet: {call_text} still raises "
+                                               f"NotImplementedError")
+            message = f"{call_text} raised {_text(error)}"
+            return CaseResult(name, False, f"{message}\nHint: PyTorch cannot do this operation "
+                                           f"on these tensors (look at their dtypes: e.g. a loss "
+                                           f"needs float scores and integer labels)")
         except SystemExit:
             return CaseResult(name, False, f"{call_text}: your function called exit()/raised "
                                            f"SystemExit, which stops Python: return the result "

@@ -245,3 +245,14 @@ def test_without_a_session_the_old_way_still_times_the_call():
 
 def test_hints_helper_sees_every_failed_case():
     assert set(hints(check(lambda x: x))) == {"case 0", "case 1", "case 2", "case 3"}
+
+
+def test_a_not_implemented_error_from_torch_is_not_called_not_done_yet():
+    def wrong_dtypes(x):
+        return F.cross_entropy(x.long().flatten(0, 2), x.flatten(0, 2))  # labels and scores swapped
+
+    message = check(wrong_dtypes)[0].message
+    assert message.startswith("fn(x) raised NotImplementedError:")
+    assert "Hint: PyTorch cannot do this operation on these tensors" in message
+    assert check(lambda x: (_ for _ in ()).throw(NotImplementedError))[0].message == (
+        "not done yet: fn(x) still raises NotImplementedError")
