@@ -90,6 +90,14 @@ UNBATCHED_HINT = ("x here is one image (C, H, W), without a batch axis: add one 
 PAIR_HINT = ("{names} may each be one int (the same for rows and columns) or a (height, width) "
              "pair: turn an int s into (s, s) first, then use the pair's two numbers")
 
+CHANNELS_HINT = ("F.conv2d(input, kernel) needs kernel.shape[1] == the input's channels: the "
+                 "single-channel recipe needs its channels sorted out. The input gradient goes "
+                 "from the O output channels back to the C input channels, so its kernel is "
+                 "(C, O, kH, kW): the turned weight with its first two axes swapped. For the "
+                 "weight gradient, each (o, c) pair is one correlation of x's channel c with "
+                 "grad_output's channel o, summed over the images: loops over o and c work, or "
+                 "swap the first two axes of x and grad_output so the images are the channels")
+
 
 def _error_hint(error: BaseException, case: _GradCase) -> str:
     """What a raw error in this case most likely means, or "" for the usual message."""
@@ -107,6 +115,14 @@ def _error_hint(error: BaseException, case: _GradCase) -> str:
         names = ("kernel_size, stride and padding" if case.names[1] == "kernel_size"
                  else "stride and padding")
         return PAIR_HINT.format(names=names)
+    if case.names[1] == "weight" and isinstance(error, RuntimeError):
+        if "channels, but got" in text:
+            return CHANNELS_HINT
+        if "can't be greater than actual input size" in text:
+            return ("a convolution inside your function got a kernel (its second argument) "
+                    "larger than its padded input: check which tensor you pass as the kernel, "
+                    "and that you spread grad_output stride pixels apart and pad x by padding "
+                    "where each is needed")
     if isinstance(error, (IndexError, RuntimeError)) and (
             "out of bounds" in text or "numel() == 0" in text or "no elements" in text
             or "must match the size" in text):

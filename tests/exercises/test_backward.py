@@ -220,7 +220,10 @@ def test_course_backprop_functions_are_refused():
     ({"flip_weight_grad": True}, "several kernels and channels, batch of 2",
      "without a flip (the flip belongs to the input gradient)"),
     ({"swap": False}, "padding 1", "swap the kernel's first two axes (O and C)"),
-    ({"swap": False}, "several kernels and channels, batch of 2", "raised RuntimeError"),
+    ({"swap": False}, "several kernels and channels, batch of 2",
+     "raised RuntimeError: Given groups=1"),
+    ({"swap": False}, "several kernels and channels, batch of 2",
+     "Hint: F.conv2d(input, kernel) needs kernel.shape[1] == the input's channels"),
 ])
 def test_conv_backward_mistakes_get_their_hint(mistake, case, hint):
     def learner(x, weight, grad_output, stride=1, padding=0):
@@ -622,10 +625,42 @@ def test_max_pool_backward_raw_errors_get_hints():
     assert "a window came out empty" in failed["overlapping windows: 3x3, stride 1"]
 
 
+def single_channel_recipe_everywhere(x, weight, grad_output, stride=1, padding=0):
+    """Section 4's one-channel lesson used as it is on every case."""
+    k = weight.shape[-1]
+    grad_weight = F.conv2d(x, grad_output)
+    grad_x = F.conv2d(F.pad(grad_output, (k - 1,) * 4), weight.flip(-2, -1))
+    return grad_x, grad_weight, grad_output.sum()
+
+
+def test_the_single_channel_recipe_everywhere_gets_hints():
+    failed = hints(check_conv2d_backward(single_channel_recipe_everywhere))
+    assert "grad_bias: expected shape (1,), got ()\nHint: grad_bias has one number per output " \
+           "channel" in failed["worked example: notebook 01's 3x3 input and 2x2 kernel, output " \
+                               "gradient 1"]
+    channels = failed["several kernels and channels, batch of 2"]
+    assert "raised RuntimeError: Given groups=1" in channels
+    assert "its kernel is (C, O, kH, kW): the turned weight with its first two axes swapped" in \
+        channels
+    assert "a convolution inside your function got a kernel (its second argument) larger than " \
+           "its padded input" in failed["stride and padding as (height, width) pairs"]
+
+
 def test_no_failure_message_is_a_bare_exception():
     """Every "raised" message of the beginner answers above carries a hint."""
+    def conv_mistake(**mistake):
+        return lambda x, weight, grad_output, stride=1, padding=0: conv_by_full_convolution(
+            x, weight, grad_output, stride, padding, **mistake)
+
+    def pool_mistake(**mistake):
+        return lambda x, kernel_size, grad_output, stride=None, padding=0: pool_to_the_old_text(
+            x, kernel_size, grad_output, stride, padding, **mistake)
+
     reports = [check_max_pool2d_backward(pool_to_the_old_text),
-               check_conv2d_backward(conv_to_the_old_text)]
+               check_max_pool2d_backward(pool_mistake(place_step=2)),
+               check_conv2d_backward(conv_to_the_old_text),
+               check_conv2d_backward(single_channel_recipe_everywhere),
+               check_conv2d_backward(conv_mistake(swap=False))]
     for report in reports:
         for _, passed, message in report:
             assert passed or "raised" not in message or "\nHint: " in message, message
