@@ -256,3 +256,10 @@ def test_a_not_implemented_error_from_torch_is_not_called_not_done_yet():
     assert "Hint: PyTorch cannot do this operation on these tensors" in message
     assert check(lambda x: (_ for _ in ()).throw(NotImplementedError))[0].message == (
         "not done yet: fn(x) still raises NotImplementedError")
+
+
+def test_a_forbidden_function_outside_the_course_is_named_as_it_is():
+    forbidden = Forbidden(functions=(torch.nn.grad.conv2d_input,), task="write the gradient")
+    report = check(lambda x: torch.nn.grad.conv2d_input(x.shape, torch.ones(1, 1, 1, 1), x),
+                   forbidden=forbidden)
+    assert report[0].message.startswith("fn(x) called torch.nn.grad.conv2d_input: this exercise")
