@@ -38,11 +38,15 @@ from torch import nn  # noqa: E402
 
 from mnist_tutorial.config import quick_mode  # noqa: E402
 from mnist_tutorial.data import batch_count, batches, blog_dataloaders, load_split  # noqa: E402
-from mnist_tutorial.devices import autocast_dtype, mixed_precision, synchronize  # noqa: E402
+from mnist_tutorial.devices import (  # noqa: E402
+    autocast_dtype,
+    choose_device,
+    mixed_precision,
+    synchronize,
+)
 from mnist_tutorial.models import BlogNet, FastNet  # noqa: E402
 from mnist_tutorial.recipes import RECIPES, build_training  # noqa: E402
 from mnist_tutorial.training import (  # noqa: E402
-    choose_device,
     evaluate,
     seed_everything,
     train_epoch_logged,
