@@ -335,7 +335,9 @@ class _Session:
                 raise _Refused(self.refused)
             changed = _changed(before)
             if changed:
-                raise _InputChanged(changed)
+                value = next(value for name, value, _ in before if name == changed)
+                kind = "tensor" if isinstance(value, torch.Tensor) else type(value).__name__
+                raise _InputChanged(f"{changed}|{kind}")
             return result
         return call
 
@@ -397,10 +399,18 @@ def _changed(saved: list[tuple[str, object, object]]) -> str:
     return ""
 
 
-def _changed_message(call_text: str, name: str) -> str:
-    return (f"{call_text} changed its input {name} in place (e.g. with +=, [...] = or a method "
-            f"ending in _): that would also change the caller's data. Work on a copy "
-            f"({name.split('[')[0].split('.')[0]}.clone() or a new tensor/list) instead")
+def _changed_message(call_text: str, change: str) -> str:
+    """What to tell a learner whose function changed an input (``change``: "name|kind")."""
+    name, _, kind = change.partition("|")
+    how = "+=, [...] = or a method ending in _"
+    if kind == "tensor" and "." not in name:
+        advice = f"work on {name}.clone() or a new tensor"
+    elif kind == "tensor":
+        advice = "build new tensors (e.g. by indexing)"
+    else:
+        how, advice = ".pop(), .append(), .sort() or [...] =", f"build a new {kind} instead"
+    return (f"{call_text} changed its input {name} in place (e.g. with {how}): that would also "
+            f"change the caller's data; {advice}")
 
 
 def _attempt(name: str, call_text: str, call: Callable[[], object],
