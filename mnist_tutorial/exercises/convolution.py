@@ -31,8 +31,9 @@ from .core import (
     _verdict,
 )
 
-CONV_SHAPE_HINT = ("along each axis the output size is (size + 2 * padding - kernel) // stride + 1,"
-                   " and the output channels are the kernels (weight.shape[0])")
+CONV_SHAPE_HINT = ("count the window positions along each axis: a window starts at 0, stride, "
+                   "2 * stride, ... and must lie wholly inside the padded input; the output "
+                   "channels are the kernels (weight.shape[0])")
 
 
 def _torch_names(keep: Callable[[str], bool], *extra: str) -> frozenset[str]:
