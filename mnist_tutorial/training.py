@@ -117,12 +117,11 @@ def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches) -> tuple[int, int]:
     """``(correct, total)`` over the batches, in evaluation mode; the model's mode is restored."""
     device = next(model.parameters()).device
     correct, total = 0, 0
-    with evaluation_mode(model):
+    with torch.no_grad(), evaluation_mode(model):
         for images, labels in batches:
             images, labels = images.to(device), labels.to(device)
             correct += (model(images).argmax(dim=1) == labels).sum().item()
