@@ -99,3 +99,30 @@ def assert_lesson_code(function, max_lines: int = 20) -> None:
     assert "raise" not in source and "check" not in source
     helpers = set(re.findall(r"(?<![\w.])(_\w+)\(", source))
     assert len(helpers) <= 1, f"{function.__name__} calls {sorted(helpers)}"
+
+
+class FunctionalNet(torch.nn.Module):
+    """The blog post's network as pytorch/examples writes it: pooling and ReLU as functions,
+    ReLU in three spellings (``F.relu``, ``torch.relu``, ``x.relu()``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 10, kernel_size=5)
+        self.conv2 = torch.nn.Conv2d(10, 20, kernel_size=5)
+        self.fc1 = torch.nn.Linear(320, 50)
+        self.fc2 = torch.nn.Linear(50, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        x = torch.relu(F.max_pool2d(self.conv2(x), 2))
+        return self.fc2(self.fc1(x.flatten(1)).relu())
+
+
+FUNCTIONAL_LAYERS = ["conv1", "max_pool2d #1", "relu #1", "conv2", "max_pool2d #2", "relu #2"]
+
+
+def functional_by_hand(model: FunctionalNet, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``FunctionalNet``'s maps recomputed with torch.nn.functional, by the names they get."""
+    with torch.no_grad():
+        blog = by_hand(model, x)
+    return dict(zip(FUNCTIONAL_LAYERS, blog.values()))
