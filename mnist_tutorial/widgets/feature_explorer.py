@@ -123,12 +123,17 @@ class FeatureExplorer(InteractiveFigure):
     allow) and ``message``. Controls: ``digit`` (a slider over the candidates), ``random``,
     ``class``, ``misclassified``, ``layer``. The shared API (``set``, ``plot``, ``widget``,
     ``controls``, ``png``) is described in :mod:`mnist_tutorial.widgets.engine`.
+
+    Any network that turns (N, 1, 28, 28) digits into (N, 10) scores can be explored: its layers
+    are every feature map ``layer_outputs`` records, modules and functions (``F.relu``) alike,
+    and ``layer`` defaults to the first. A network it cannot show (no maps, another input shape)
+    is refused with a ``ValueError`` that says why.
     """
 
     SETTINGS = ("index", "layer", "class_filter", "misclassified_only")
 
     def __init__(self, model: nn.Module, split: TensorSplit, index: int | None = None,
-                 layer: str = "conv1", class_filter: int | None = None,
+                 layer: str | None = None, class_filter: int | None = None,
                  misclassified_only: bool = False, seed: int = 0) -> None:
         super().__init__()
         self.model = model
@@ -144,7 +149,8 @@ class FeatureExplorer(InteractiveFigure):
         self.feature_maps: torch.Tensor | None = None
         self.probabilities: np.ndarray | None = None
         self.message = ""
-        self.set(index=index, layer=layer, class_filter=class_filter,
+        self.set(index=index, layer=self.layers[0] if layer is None else layer,
+                 class_filter=class_filter,
                  misclassified_only=misclassified_only)
 
     @property

@@ -7,10 +7,18 @@ import torch
 
 from mnist_tutorial.activations import top_patches
 from mnist_tutorial.data import TensorSplit, load_split
+from mnist_tutorial.models import MLP
 from mnist_tutorial.plotting import plot_probabilities, shared_limit
 from mnist_tutorial.widgets import feature_explorer as fe
 from mnist_tutorial.widgets.feature_explorer import FeatureExplorer
-from tests.helpers import BLOG_LAYERS, by_hand, seeded_net
+from tests.helpers import (
+    BLOG_LAYERS,
+    FUNCTIONAL_LAYERS,
+    FunctionalNet,
+    by_hand,
+    functional_by_hand,
+    seeded_net,
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +75,34 @@ def test_explorer_shows_the_model_activations(split):
     label = int(split.labels[17])
     assert any(text.get_text() == f"true label: {label}" for text in bars.texts)
     plt.close(figure)
+
+
+def test_explorer_shows_every_map_of_a_functional_network(split):
+    torch.manual_seed(0)
+    model = FunctionalNet()  # pooling and ReLU as functions, as pytorch/examples writes them
+    explorer = FeatureExplorer(model, split, index=3)
+    assert explorer.layers == FUNCTIONAL_LAYERS and explorer.layer == "conv1"  # the first map
+    expected = functional_by_hand(model, split.images[3:4])
+    for layer in FUNCTIONAL_LAYERS:
+        explorer.set(layer=layer)
+        assert torch.allclose(explorer.feature_maps, expected[layer][0], atol=1e-5), layer
+    assert list(explorer.controls["layer"].options) == FUNCTIONAL_LAYERS
+    explorer.controls["layer"].value = "relu #2"
+    assert explorer.layer == "relu #2" and explorer.feature_maps.shape == (20, 4, 4)
+    figure = explorer.plot()
+    assert any(text.get_text().startswith("relu #2: 20 feature maps")
+               for text in figure.findobj(plt.Text))
+    plt.close(figure)
+
+
+@pytest.mark.parametrize("model, message", [
+    (MLP(), "MLP computes no feature maps"),
+    (torch.nn.Conv2d(3, 8, kernel_size=3), "Conv2d cannot read MNIST digits: given a batch of "
+                                           "shape \\(1, 1, 28, 28\\)"),
+])
+def test_explorer_refuses_a_network_it_cannot_show(split, model, message):
+    with pytest.raises(ValueError, match=message):
+        FeatureExplorer(model, split)
 
 
 def test_filters_select_the_right_digits(split):
