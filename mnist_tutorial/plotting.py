@@ -369,8 +369,7 @@ def _draw_curves(loss_axes: Axes, accuracy_axes: Axes, history: History,
     loss_axes.set_title("Training loss")
     loss_axes.set_xlabel("epoch")
     loss_axes.set_ylabel("mean cross-entropy loss per logging interval")
-    accuracy_axes.plot(range(1, len(history.accuracy) + 1), history.accuracy,
-                       marker="o", label="this run")
+    accuracy_axes.plot(history.accuracy_epoch, history.accuracy, marker="o", label="this run")
     if blog_accuracy is not None:
         accuracy_axes.plot(range(1, len(blog_accuracy) + 1), blog_accuracy, marker="s",
                            linestyle="--", color="gray", label="the blog post")
@@ -393,7 +392,8 @@ def plot_training_curves(history, blog_accuracy: Sequence[float] | None = None) 
     history = _as_history(history)
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     _draw_curves(loss_axes, accuracy_axes, history, blog_accuracy, None)
-    figure.suptitle(f"Training curves ({len(history.accuracy)} epochs)")
+    epochs = history.accuracy_epoch[-1] if history.accuracy_epoch else 0
+    figure.suptitle(f"Training curves ({epochs} epochs)")
     return figure
 
 

@@ -138,9 +138,10 @@ def fit(model: nn.Module, train: TensorSplit, evaluation: TensorSplit,
         metadata: dict | None = None, memory_format: torch.memory_format = torch.contiguous_format,
         on_epoch_end: Callable[[int, History], None] | None = None,
         scheduler: Scheduler | None = None, augment: Augment | None = None,
-        evaluation_name: str = "test", world: World | None = None) -> History:
-    """Train for ``epochs`` epochs on tensors, measuring the accuracy on ``evaluation`` after each;
-    returns the history.
+        evaluation_name: str = "test", world: World | None = None,
+        evaluate_each_epoch: bool = True) -> History:
+    """Train for ``epochs`` epochs on tensors, measuring the accuracy on ``evaluation`` after each
+    (only after the last with ``evaluate_each_epoch=False``); returns the history.
 
     ``evaluation_name`` says what ``evaluation`` is (``"test"``, or ``"validation"`` for a part
     held out of the training set): the history's ``split`` and the log lines use it. Each epoch's
@@ -177,13 +178,15 @@ def fit(model: nn.Module, train: TensorSplit, evaluation: TensorSplit,
         history.train_seconds.append(time.perf_counter() - started)
         if not leader:
             continue
-        started = time.perf_counter()
-        correct, total = evaluate(model, batches(evaluation, eval_batch_size))
-        history.eval_seconds.append(time.perf_counter() - started)
-        history.accuracy.append(100 * correct / total)
-        if log is not None:
-            log(f"Accuracy of the network on the {evaluation_name} images: "
-                f"{100 * correct / total:.2f} % [{correct}/{total}]")
+        if evaluate_each_epoch or epoch == epochs:
+            started = time.perf_counter()
+            correct, total = evaluate(model, batches(evaluation, eval_batch_size))
+            history.eval_seconds.append(time.perf_counter() - started)
+            history.accuracy.append(100 * correct / total)
+            history.accuracy_epoch.append(epoch)
+            if log is not None:
+                log(f"Accuracy of the network on the {evaluation_name} images: "
+                    f"{100 * correct / total:.2f} % [{correct}/{total}]")
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model, optimizer, epoch, history,
                             {**(metadata or {}), "seed": seed, "epochs": epochs}, scheduler)

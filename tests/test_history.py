@@ -18,6 +18,12 @@ def test_from_dict_reads_a_checkpoint_saved_before_split_existed():
     history = History.from_dict(old)
     assert history.accuracy == [97.5, 98.1] and history.split == "test"
     assert history.loss == [0.3] and "test_accuracy" in old  # the caller's dict is left alone
+    assert history.accuracy_epoch == [1, 2]  # saved before accuracy_epoch: one per epoch
+
+
+def test_accuracy_epoch_is_kept_when_given():
+    history = History(accuracy=[98.0], accuracy_epoch=[15])
+    assert History.from_dict(history.to_dict()).accuracy_epoch == [15]
 
 
 def test_to_dict_is_plain_data_for_a_safe_load(tmp_path):

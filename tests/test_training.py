@@ -138,6 +138,20 @@ def test_fit_says_test_by_default_in_the_blog_post_words():
     assert ACCURACY_LINE.match(lines[-1]), lines[-1]
 
 
+def test_fit_can_measure_only_after_the_last_epoch():
+    every, last = (make_model_and_optimizer() for _ in range(2))
+    last[0].load_state_dict(every[0].state_dict())
+    train, held_out = toy_split(64, seed=0), toy_split(20, seed=1)
+    full = fit(*every[:1], train, held_out, every[1], epochs=3, batch_size=16)
+    lines = []
+    final = fit(last[0], train, held_out, last[1], epochs=3, batch_size=16, log=lines.append,
+                evaluate_each_epoch=False)
+    assert full.accuracy_epoch == [1, 2, 3] and final.accuracy_epoch == [3]
+    assert final.accuracy == full.accuracy[-1:]  # the same weights, measured once
+    assert len(final.train_seconds) == 3 and len(final.eval_seconds) == 1
+    assert sum(line.startswith("Accuracy of the network") for line in lines) == 1
+
+
 def test_fit_names_a_validation_split_validation():
     model, optimizer = make_model_and_optimizer()
     lines = []
