@@ -1,10 +1,12 @@
-"""Checkpoints: a run's weights, optimizer state and history, written atomically, read safely."""
+"""Checkpoints: a run's weights, optimizer state and history, written atomically, read safely;
+and whole networks, their class's code included, for a network written in a notebook."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import cloudpickle
 import torch
 from torch import nn
 
@@ -51,7 +53,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     ``path``. A failed write raises ``CheckpointWriteError``.
     """
     path = check_writable(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -61,12 +62,18 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer: torch.
     }
     if scheduler is not None:
         checkpoint["scheduler"] = scheduler.state_dict()
+    return _write(path, checkpoint, "checkpoint")
+
+
+def _write(path: Path, content: object, what: str, **save_options) -> Path:
+    """``torch.save`` to a temporary file next to ``path``, renamed to ``path`` when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_write(path) as temporary:
-            torch.save(checkpoint, temporary)
+            torch.save(content, temporary, **save_options)
     except (OSError, RuntimeError) as error:  # torch's zip writer reports a full disk so
         reason = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise CheckpointWriteError(f"could not write the checkpoint {path} ({reason}): free "
+        raise CheckpointWriteError(f"could not write the {what} {path} ({reason}): free "
                                    f"some disk space or save somewhere else") from error
     return path
 
@@ -125,3 +132,38 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module,
         scheduler.load_state_dict(checkpoint["scheduler"])
     return {"epoch": checkpoint["epoch"], "history": History.from_dict(checkpoint["history"]),
             "metadata": checkpoint["metadata"]}
+
+
+def save_network(path: str | os.PathLike, model: nn.Module) -> Path:
+    """Write ``model`` whole, its class's code with its weights, so another notebook can load it.
+
+    Weights alone (a ``state_dict``) need the class to rebuild the network, and a class written
+    in a notebook exists only in that notebook's running kernel. ``cloudpickle`` writes the code
+    of such a class, and of the functions it calls, into the file; a class from an installed
+    package (``torch.nn.Conv2d``) is stored by name. Written atomically, like a checkpoint.
+    """
+    return _write(check_writable(path), model, "network", pickle_module=cloudpickle)
+
+
+def load_network(path: str | os.PathLike, device: torch.device | str = "cpu") -> nn.Module:
+    """The network ``save_network`` wrote to ``path``, on ``device``.
+
+    Unlike ``read_checkpoint``, this runs code from the file (the network's class), so load only
+    networks you saved yourself. Raises ``CheckpointError`` when the file is missing or cannot be
+    loaded, saying what to do.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no network saved at {path}: save one with save_network first")
+    try:
+        model = torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # damaged, or its code does not run in this Python
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise CheckpointError(
+            f"{path} cannot be loaded as a network ({type(error).__name__}: {reason}): it is "
+            f"damaged, or was saved by another version of Python or of its libraries; save the "
+            f"network again") from error
+    if not isinstance(model, nn.Module):
+        raise CheckpointError(f"{path} holds a {type(model).__name__}, not a network: save one "
+                              f"with save_network")
+    return model

@@ -12,6 +12,7 @@ from mnist_tutorial.checkpoints import (
     CheckpointWriteError,
     default_checkpoint_path,
     load_checkpoint,
+    load_network,
     save_checkpoint,
 )
 from mnist_tutorial.history import History
@@ -195,3 +196,62 @@ def test_a_save_killed_mid_write_is_cleaned_up_by_the_next_one(tmp_path):
     save_checkpoint(path, model, optimizer, epoch=1, history=History())
     assert [p.name for p in tmp_path.iterdir()] == ["net.pt"]
     assert load_checkpoint(path, make_model_and_optimizer()[0])["epoch"] == 1
+
+
+SAVE_A_NOTEBOOK_CLASS = """
+import sys, torch
+import torch.nn.functional as F
+from mnist_tutorial.checkpoints import save_network
+
+SCALE = 3.0  # a global of the notebook, used in forward
+
+def scaled_relu(x):
+    return F.relu(x) * SCALE
+
+class Net(torch.nn.Module):  # defined in __main__, as a class in a notebook cell is
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 2, kernel_size=5)
+
+    def forward(self, x):
+        return scaled_relu(F.max_pool2d(self.conv1(x), 2)).flatten(1)
+
+torch.manual_seed(0)
+net = Net()
+save_network(sys.argv[1], net)
+torch.save(net(torch.ones(1, 1, 28, 28)).detach(), sys.argv[2])
+"""
+
+LOAD_IT = """
+import sys, torch
+from mnist_tutorial.checkpoints import load_network
+
+net = load_network(sys.argv[1])
+print(type(net).__name__, [name for name, _ in net.named_children()])
+torch.save(net(torch.ones(1, 1, 28, 28)).detach(), sys.argv[2])
+"""
+
+
+def test_a_network_saved_whole_loads_where_its_class_is_unknown(tmp_path):
+    """A class from a notebook's __main__ travels in the file: another process rebuilds it."""
+    path = tmp_path / "checkpoints" / "my-net.pt"
+    saved, loaded = tmp_path / "saved.pt", tmp_path / "loaded.pt"
+    subprocess.run([sys.executable, "-c", SAVE_A_NOTEBOOK_CLASS, str(path), str(saved)],
+                   check=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", LOAD_IT, str(path), str(loaded)],
+                          check=True, timeout=120, capture_output=True, text=True)
+    assert done.stdout.split("\n")[0] == "Net ['conv1']"
+    assert torch.equal(torch.load(loaded), torch.load(saved))
+    assert [p.name for p in path.parent.iterdir()] == ["my-net.pt"]  # no temporary file left
+
+
+def test_loading_a_network_that_is_not_there_or_damaged_is_refused_clearly(tmp_path):
+    with pytest.raises(CheckpointError, match="no network saved at .*save_network"):
+        load_network(tmp_path / "none.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a network")
+    with pytest.raises(CheckpointError, match="bad.pt cannot be loaded as a network.*save the "
+                                              "network again"):
+        load_network(tmp_path / "bad.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "dict.pt")
+    with pytest.raises(CheckpointError, match="holds a dict, not a network"):
+        load_network(tmp_path / "dict.pt")
