@@ -35,7 +35,7 @@ LESSON_MODULES = ("activations", "augmentation", "backprop", "checkpoints", "dat
 FIGURE_MODULES = ("plotting",)
 APP_MODULES = ("cli", "__main__")
 SUBPACKAGES = ("exercises", "widgets")
-GUI_LIBRARIES = ("ipycanvas", "ipywidgets", "matplotlib")
+GUI_LIBRARIES = ("anywidget", "ipywidgets", "matplotlib")
 
 # what each layer may import (its own layer included)
 ALLOWED = {

@@ -5,12 +5,18 @@ The picture goes through MNIST's preprocessing (``mnist_tutorial.preprocessing``
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import math
+from pathlib import Path
 
+import anywidget
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import traitlets
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageOps
@@ -130,45 +136,76 @@ def plot_steps(steps: dict[str, torch.Tensor],
     return figure
 
 
-def uploaded_files(value) -> list[tuple[str, bytes]]:
-    """``(name, content)`` of each file in a ``FileUpload.value``, from ipywidgets 7 or 8.
-
-    ipywidgets 7 (Colab): a dict ``{name: {"metadata": ..., "content": bytes}}``; ipywidgets 8: a
-    tuple of dicts with ``name`` and ``content`` (a memoryview).
-    """
-    if isinstance(value, dict):
-        return [(name, bytes(item["content"])) for name, item in value.items()]
-    return [(item["name"], bytes(item["content"])) for item in value]
-
-
 def read_image(content: bytes) -> np.ndarray:
     """An image file's bytes (PNG, JPEG, ...) -> a 2-D uint8 grey array, phone photos upright."""
     try:
         with Image.open(io.BytesIO(content)) as opened:
             grey = ImageOps.exif_transpose(opened).convert("L")
-    except (OSError, ValueError) as error:  # PIL.UnidentifiedImageError is an OSError
+    except (OSError, ValueError, Image.DecompressionBombError) as error:  # OSError: not an image
         raise ValueError(f"could not read the file as an image ({error}): upload a PNG or "
                          f"JPEG") from error
     return np.asarray(grey)
 
 
-class DigitPad(InteractiveFigure):
-    """Draw a digit with the mouse (or upload a picture) and watch the network read it.
+def data_url_bytes(url) -> bytes:
+    """The bytes of a base64 ``data:`` URL, as the browser's ``FileReader.readAsDataURL`` sends."""
+    header, comma, payload = url.partition(",") if isinstance(url, str) else ("", "", "")
+    if not (comma and header.startswith("data:") and header.endswith(";base64")):
+        raise ValueError(f"the browser sent no file contents (expected a base64 data: URL, got "
+                         f"{url!r:.40}): upload the file again")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except binascii.Error as error:
+        raise ValueError(f"the file arrived garbled ({error}): upload it again") from error
 
-    The canvas (ipycanvas) sends mouse events to Python, which draws every stroke twice: on the
-    canvas you see and on a Pillow image of the same size, the image the network gets. So the
-    Python API works without a browser: ``draw_strokes([[(x, y), ...], ...])`` or
-    ``set(image=array)``, then ``predict()`` returns the probabilities (None for an empty pad,
-    with a friendly ``message``); ``steps``, ``feature_maps`` and ``prediction`` hold the rest.
+
+def stroke_points(points) -> list[tuple[float, float]]:
+    """A stroke as (x, y) floats in pad pixels; a ValueError says what is wrong with it."""
+    try:
+        stroke = [(float(x), float(y)) for x, y in points]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"a stroke is a list of (x, y) points, got {points!r:.80}") from error
+    if not stroke:
+        raise ValueError("every stroke needs at least one (x, y) point")
+    if not all(math.isfinite(value) for point in stroke for value in point):
+        raise ValueError(f"a stroke's coordinates must be finite numbers, got {points!r:.80}")
+    return stroke
+
+
+class PadSurface(anywidget.AnyWidget):
+    """The pad's surface in the browser (``digit_pad.js``): a canvas to draw on and a drop zone.
+
+    The browser draws the ink itself and sends each finished stroke, and each picture dropped or
+    chosen, as a message; the owner (``DigitPad``) handles them with ``on_msg`` and sets
+    ``strokes`` to what it drew, which every view of the surface then shows.
+    """
+
+    _esm = Path(__file__).with_name("digit_pad.js")
+    _css = Path(__file__).with_name("digit_pad.css")
+    size = traitlets.Int(280).tag(sync=True)
+    line_width = traitlets.Int(20).tag(sync=True)
+    drawing = traitlets.Bool(True).tag(sync=True)  # False: only the drop zone
+    strokes = traitlets.List().tag(sync=True)  # [[[x, y], ...], ...] in pad pixels
+
+
+class DigitPad(InteractiveFigure):
+    """Draw a digit with the mouse or a finger (or upload a picture) and watch the network read it.
+
+    The browser draws the ink as the pointer moves and sends the stroke's points when it ends;
+    Python draws the same strokes on a Pillow image of the pad's size, the image the network
+    gets. Strokes from the browser and from Python go through the same code, so the Python API
+    works without a browser: ``draw_strokes([[(x, y), ...], ...])`` or ``set(image=array)``, then
+    ``predict()`` returns the probabilities (None for an empty pad, with a friendly
+    ``message``); ``steps``, ``feature_maps`` and ``prediction`` hold the rest.
 
     Settings: ``image`` (a picture instead of the drawing, as an upload does) and ``layer`` (whose
-    feature maps are shown). Controls: the ``predict``, ``clear`` and ``upload`` buttons; the
-    canvas is ``canvas``. The picture shows the preprocessing steps, the probabilities and the
-    feature maps in one figure. The shared API (``set``, ``plot``, ``widget``, ``controls``,
-    ``png``) is described in :mod:`mnist_tutorial.widgets.engine`.
+    feature maps are shown). Controls: ``pad`` (the :class:`PadSurface` to draw on, with its drop
+    zone for a picture) and the ``predict`` and ``clear`` buttons. The picture shows the
+    preprocessing steps, the probabilities and the feature maps in one figure. The shared API
+    (``set``, ``plot``, ``widget``, ``controls``, ``png``) is described in
+    :mod:`mnist_tutorial.widgets.engine`.
 
-    ``canvas=False`` (or ipycanvas missing) gives the upload-only pad, for front ends where the
-    canvas does not render; the upload button is under the canvas in any case.
+    ``canvas=False`` gives the upload-only pad (no drawing surface, the drop zone stays).
     """
 
     SETTINGS = ("image", "layer")
@@ -182,6 +219,7 @@ class DigitPad(InteractiveFigure):
         self.layers = layer_names(model)
         self.size = size
         self.line_width = line_width if line_width is not None else max(1, size // 14)
+        self.drawing = canvas  # False: the upload-only pad
         self.live = live
         self.strokes: list[list[tuple[float, float]]] = []
         self.uploaded: np.ndarray | None = None
@@ -190,11 +228,10 @@ class DigitPad(InteractiveFigure):
         self.prediction: int | None = None
         self.feature_maps: torch.Tensor | None = None
         self.message = "Draw a digit, then press Predict."
-        self._drawing = False
+        self._pending: list[tuple[float, float]] | None = None  # a stroke begun from Python
         self._paper = Image.new("L", (size, size), 0)  # what the network reads
         self._pen = ImageDraw.Draw(self._paper)
         self.set(layer=layer)
-        self.canvas = self._make_canvas() if canvas else None
 
     layer = setting("layer", "The layer whose feature maps are shown.")
 
@@ -223,96 +260,55 @@ class DigitPad(InteractiveFigure):
             self._predict()
 
     # --- drawing -------------------------------------------------------------------------------
-    def _make_canvas(self):
-        try:
-            from ipycanvas import Canvas
-        except ImportError:
-            self.message = "ipycanvas is not installed: upload a picture of a digit instead."
-            return None
-        canvas = Canvas(width=self.size, height=self.size)
-        canvas.layout.border = "1px solid gray"
-        canvas.on_mouse_down(self.begin_stroke)
-        canvas.on_mouse_move(self.extend_stroke)
-        canvas.on_mouse_up(lambda x, y: self.end_stroke())
-        canvas.on_mouse_out(lambda x, y: self.end_stroke())
-        canvas.on_touch_start(lambda touches: touches and self.begin_stroke(*touches[0]))
-        canvas.on_touch_move(lambda touches: touches and self.extend_stroke(*touches[0]))
-        canvas.on_touch_end(lambda touches: self.end_stroke())
-        canvas.on_client_ready(self._redraw_canvas)
-        self._redraw_canvas(canvas)
-        return canvas
-
-    def _redraw_canvas(self, canvas=None) -> None:
-        """Paint the canvas black and replay every stroke (also when a browser reconnects)."""
-        canvas = canvas or self.canvas
-        if canvas is None:
-            return
-        canvas.fill_style = "black"
-        canvas.fill_rect(0, 0, self.size, self.size)
-        canvas.stroke_style = "white"
-        canvas.fill_style = "white"
-        canvas.line_width = self.line_width
-        canvas.line_cap = "round"
-        canvas.line_join = "round"
-        for stroke in self.strokes:
-            self._paint_dot(*stroke[0], canvas)
-            for start, end in zip(stroke, stroke[1:]):
-                canvas.stroke_line(*start, *end)
-
-    def _paint_dot(self, x: float, y: float, canvas=None) -> None:
+    def _add_stroke(self, points) -> None:
+        """Draw one finished stroke on the image the network reads: the one place strokes are
+        drawn, for the browser's and Python's alike (thick lines, round ends and joints)."""
+        stroke = stroke_points(points)
+        self.uploaded = None  # drawing replaces an uploaded picture
+        self.strokes.append(stroke)
         radius = self.line_width / 2
-        self._pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
-        if canvas is not None:
-            canvas.fill_circle(x, y, radius)
+        for number, (x, y) in enumerate(stroke):
+            if number:
+                self._pen.line([stroke[number - 1], (x, y)], fill=255, width=self.line_width)
+            self._pen.ellipse((x - radius, y - radius, x + radius, y + radius), fill=255)
 
-    def begin_stroke(self, x: float, y: float) -> None:
-        """Put the pen down at (x, y): a round dot, the start of a stroke."""
-        if self.uploaded is not None:  # drawing replaces an uploaded picture
-            self.uploaded = None
-        self._drawing = True
-        self.strokes.append([(float(x), float(y))])
-        self._paint_dot(x, y, self.canvas)
-
-    def extend_stroke(self, x: float, y: float) -> None:
-        """Move the pen to (x, y), drawing a thick line if it is down."""
-        if not self._drawing:
-            return
-        start, end = self.strokes[-1][-1], (float(x), float(y))
-        if end == start:
-            return
-        self.strokes[-1].append(end)
-        self._pen.line([start, end], fill=255, width=self.line_width)
-        self._paint_dot(x, y)  # round joints, as the canvas's line_join="round"
-        if self.canvas is not None:
-            self.canvas.stroke_line(*start, *end)
-
-    def end_stroke(self) -> None:
-        """Lift the pen; with ``live=True`` the network reads the digit at once."""
-        if not self._drawing:
-            return
-        self._drawing = False
+    def _stroke_done(self) -> None:
+        """After a stroke: with ``live=True`` the network reads the digit at once."""
         if self.live:
             self.predict()
+        else:
+            self._refresh(picture=False)
+
+    def begin_stroke(self, x: float, y: float) -> None:
+        """Put the pen down at (x, y), as the browser does on a mouse or finger press."""
+        self._pending = [(x, y)]
+
+    def extend_stroke(self, x: float, y: float) -> None:
+        """Move the pen to (x, y) if it is down."""
+        if self._pending is not None:
+            self._pending.append((x, y))
+
+    def end_stroke(self) -> None:
+        """Lift the pen: the stroke is drawn (and, with ``live=True``, read) as the browser's."""
+        if self._pending is None:
+            return
+        points, self._pending = self._pending, None
+        self._add_stroke(points)
+        self._stroke_done()
 
     def draw_strokes(self, strokes) -> np.ndarray | None:
-        """Draw strokes (lists of (x, y) canvas points) as a mouse would; returns ``predict()``."""
+        """Draw strokes (lists of (x, y) pad pixels) as the browser would; returns ``predict()``."""
         for stroke in strokes:
-            points = list(stroke)
-            if not points:
-                raise ValueError("every stroke needs at least one (x, y) point")
-            self.begin_stroke(*points[0])
-            for point in points[1:]:
-                self.extend_stroke(*point)
-            self._drawing = False
+            self._add_stroke(stroke)
         return self.predict()
 
     def clear(self) -> None:
         """Wipe the pad, the uploaded picture and the prediction."""
-        self.strokes, self.uploaded, self._drawing = [], None, False
+        self.strokes, self.uploaded, self._pending = [], None, None
         self._pen.rectangle((0, 0, self.size, self.size), fill=0)
-        self._redraw_canvas()
         self.steps = self.probabilities = self.prediction = self.feature_maps = None
         self.message = "Cleared: draw a digit."
+        self._error = ""
         self._refresh()
 
     # --- predicting ----------------------------------------------------------------------------
@@ -381,31 +377,55 @@ class DigitPad(InteractiveFigure):
 
     # --- the widget ----------------------------------------------------------------------------
     def _make_controls(self) -> dict[str, widgets.Widget]:
+        pad = PadSurface(size=self.size, line_width=self.line_width, drawing=self.drawing)
         predict = widgets.Button(description="Predict", button_style="primary")
         clear = widgets.Button(description="Clear")
-        upload = widgets.FileUpload(accept="image/*", multiple=False, description="Upload image")
+        pad.on_msg(self._on_browser_message)
         predict.on_click(lambda _: self.predict())
         clear.on_click(lambda _: self.clear())
-        upload.observe(self._on_upload, names="value")
-        return {"predict": predict, "clear": clear, "upload": upload}
+        return {"pad": pad, "predict": predict, "clear": clear}
 
     def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:
-        help_text = widgets.HTML("Draw with the mouse, white on black.<br>No canvas? Upload a "
-                                 "photo<br>of a digit on paper.")
-        buttons = widgets.VBox([controls["predict"], controls["clear"], controls["upload"],
-                                help_text])
-        pad = [self.canvas] if self.canvas is not None else []
-        return [widgets.HBox(pad + [buttons])]
+        help_text = widgets.HTML("Draw with the mouse or a finger,<br>white on black. Or upload "
+                                 "a photo<br>of a digit on paper.")
+        buttons = widgets.VBox([controls["predict"], controls["clear"], help_text])
+        return [widgets.HBox([controls["pad"], buttons])]
 
-    def _on_upload(self, change) -> None:
-        files = uploaded_files(change["new"])
-        if not files:
-            return
-        name, content = files[-1]
+    def _show_controls(self) -> None:
+        self._controls["pad"].strokes = [[list(point) for point in stroke]
+                                         for stroke in self.strokes]
+
+    def _on_browser_message(self, pad: PadSurface, content, buffers) -> None:
+        """A message from the pad's surface: a finished stroke or an uploaded picture."""
+        kind = content.get("type") if isinstance(content, dict) else None
         try:
-            picture = read_image(content)
+            if kind == "stroke":
+                self._add_stroke(content.get("points"))
+            elif kind == "upload":
+                self._on_upload(content)
+                return
+            else:
+                raise ValueError(f"the pad sent a message this version cannot read ({kind!r}): "
+                                 f"run the cell again, or reinstall the course")
         except ValueError as error:
-            self.message = f"{name}: {error}"
-            self._refresh()
+            self._report(str(error))
+            pad.send_state("strokes")  # the browser shows what Python holds, not a refused stroke
             return
+        self._error = ""
+        self._stroke_done()
+
+    def _on_upload(self, content: dict) -> None:
+        """A picture from the drop zone: read it and predict, or say what is wrong with it."""
+        name = content.get("name") or "the file"
+        if content.get("error"):
+            raise ValueError(f"{name}: {content['error']}")
+        try:
+            picture = read_image(data_url_bytes(content.get("data_url")))
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from error
         self._from_control(image=picture)
+
+    def _report(self, error: str) -> None:
+        """Show what went wrong in red in the status line, keeping the picture."""
+        self._error = error
+        self._refresh(picture=False)
