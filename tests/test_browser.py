@@ -321,8 +321,22 @@ def move_slider(root):
     return before, slider_value(handle)
 
 
+def lit_pixels(canvas):
+    """How many pixels of the canvas are bright, read from the canvas in the browser."""
+    return canvas.evaluate("""canvas => {
+        const {data} = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+        let lit = 0;
+        for (let i = 0; i < data.length; i += 4) lit += data[i] > 127;
+        return lit;
+    }""")
+
+
 def draw_stroke(page, canvas):
-    """Draw a vertical stroke down the middle of the canvas with the mouse, like a ``1``."""
+    """Draw a vertical stroke down the middle of the canvas with the mouse, like a ``1``.
+
+    Returns the canvas's bright pixels just before the button is released: the ink the browser
+    drew while the mouse moved, with no time for a round trip to the kernel.
+    """
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
     x = box["x"] + box["width"] / 2
@@ -330,8 +344,9 @@ def draw_stroke(page, canvas):
     page.mouse.down()
     for fraction in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
         page.mouse.move(x, box["y"] + box["height"] * fraction, steps=3)
-        time.sleep(0.05)  # mouse moves reach the kernel one by one, as a hand's would
+    ink = lit_pixels(canvas)
     page.mouse.up()
+    return ink
 
 
 # --- the test ------------------------------------------------------------------------------------
@@ -386,9 +401,27 @@ def check_explorer(root, index):
 
 
 def check_digit_pad(page, root):
-    """A stroke drawn on the pad and the Predict button give a prediction."""
+    """The pad inks a mouse stroke at once, Python receives it, Predict reads it, Clear wipes it.
+
+    The canvas's ``aria-label`` counts the strokes Python holds (it sends them back to the page).
+    """
     status = root.locator(".widget-html-content")
-    draw_stroke(page, root.locator("canvas").first)
+    canvas = root.locator("canvas").first
+
+    def strokes():
+        return canvas.get_attribute("aria-label")
+
+    assert strokes() == "Drawing pad: 0 strokes" and lit_pixels(canvas) == 0
+    ink = draw_stroke(page, canvas)
+    released = time.monotonic()
+    assert ink > 0, "the pad showed no ink while the mouse drew (the browser draws it)"
+    wait_until(lambda: strokes() == "Drawing pad: 1 stroke", WIDGET_RESPONSE_S,
+               lambda: f"Python to receive the stroke (the pad says {strokes()!r})")
+    print(f"\ndigit pad: {ink} pixels inked while drawing; the stroke reached Python and came "
+          f"back {time.monotonic() - released:.2f} s after the mouse was released")
     root.locator("button", has_text="Predict").click()
     wait_until(lambda: "The network reads a" in " ".join(status.all_inner_texts()),
                WIDGET_RESPONSE_S, "the digit pad to show a prediction")
+    root.locator("button", has_text="Clear").click()
+    wait_until(lambda: strokes() == "Drawing pad: 0 strokes" and lit_pixels(canvas) == 0,
+               WIDGET_RESPONSE_S, "Clear to wipe the pad's canvas")
