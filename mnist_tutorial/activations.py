@@ -64,18 +64,19 @@ def _first_tensor(output) -> torch.Tensor | None:
 class MapRecorder(TorchFunctionMode):
     """Records every feature map of ``model``'s forward passes while it is active.
 
-    ``with MapRecorder(model) as recorder: model(x)``, then ``recorder.maps()``. A module without
-    submodules (``nn.Conv2d``, ``nn.ReLU``...) is one layer: a forward hook records its output,
-    and the functions it calls inside (``nn.Conv2d`` calls ``F.conv2d``) are not recorded again.
-    Every other call of a function in ``MAP_FUNCTIONS`` is recorded, named after the module whose
-    ``forward`` makes it. Outputs that are not 4-D (a fully connected layer's) are counted as
-    calls but not kept.
+    ``with MapRecorder(model) as recorder: model(x)``, then ``recorder.maps()``. A submodule
+    without submodules of its own (``nn.Conv2d``, ``nn.ReLU``...) is one layer: a forward hook
+    records its output, and the functions it calls inside (``nn.Conv2d`` calls ``F.conv2d``) are
+    not recorded again. Every other call of a function in ``MAP_FUNCTIONS`` is recorded, named
+    after the module whose ``forward`` makes it (none: the model's own). Outputs that are not
+    4-D (a fully connected layer's) are counted as calls but not kept.
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.names = _module_names(model)
-        self.layers = {module for module in self.names if not list(module.children())}
+        self.layers = {module for module in model.modules()  # the model itself is not one
+                       if module is not model and not list(module.children())}
         self.running: list[nn.Module] = []  # modules whose forward runs now, innermost last
         self.calls: list[tuple[str, bool, torch.Tensor | None]] = []  # name, functional, map
         self._handles: list = []

@@ -13,7 +13,7 @@ from .backward import check_conv2d_backward, check_max_pool2d_backward
 from .convolution import check_conv2d, check_pool2d
 from .core import TIME_LIMIT, CaseResult, CheckReport
 from .data_parallel import check_average_gradients
-from .network import check_net
+from .network import check_net, load_learner_net, save_learner_net
 from .receptive import check_receptive_field
 from .shapes import check_conv_output_size, check_size_predictions
 from .training import check_evaluate, check_train_epoch
@@ -22,4 +22,5 @@ from .validation import check_validation_split
 __all__ = ["CaseResult", "CheckReport", "TIME_LIMIT", "check_average_gradients", "check_conv2d",
            "check_conv2d_backward", "check_conv_output_size", "check_evaluate",
            "check_max_pool2d_backward", "check_net", "check_pool2d", "check_receptive_field",
-           "check_size_predictions", "check_train_epoch", "check_validation_split"]
+           "check_size_predictions", "check_train_epoch", "check_validation_split",
+           "load_learner_net", "save_learner_net"]

@@ -15,10 +15,12 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
+import os
 import re
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +28,10 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from mnist_tutorial import models
+from mnist_tutorial.checkpoints import default_checkpoint_path, load_network, save_network
+from mnist_tutorial.errors import CheckpointError
 from mnist_tutorial.models import BlogNet
+from mnist_tutorial.training import evaluation_mode
 
 from .core import (
     TIME_LIMIT,
@@ -777,3 +782,42 @@ def check_net(net_class: type, *, time_limit: float | None = TIME_LIMIT) -> Chec
                  (SAME, "net(x)", checker.same_outputs))
         return CheckReport("check_net", tuple(checker.case(*case) for case in cases),
                            "All cases agree with the course's BlogNet. Well done!")
+
+
+LEARNER_NET = "my-net"  # notebook 04 keeps the learner's Net as checkpoints/my-net.pt for 07
+
+
+def save_learner_net(net_class: type, path: str | os.PathLike | None = None) -> Path | None:
+    """Keep the learner's ``Net`` for notebook 07: ``Net()`` saved whole (``save_network``) to
+    ``checkpoints/my-net.pt`` if ``check_net(net_class)`` passes; None, saving nothing, if not."""
+    if not check_net(net_class).passed:
+        return None
+    return save_network(path or default_checkpoint_path(LEARNER_NET), net_class())
+
+
+def load_learner_net(trained: BlogNet, path: str | os.PathLike | None = None) -> nn.Module | None:
+    """The ``Net`` that ``save_learner_net`` kept, with ``trained``'s weights, in evaluation mode;
+    None when none was saved.
+
+    ``check_net`` showed that it computes what BlogNet computes with the same weights, so with a
+    trained BlogNet's weights copied in (paired by order and shape, as ``check_net`` pairs them)
+    it is that trained network, written the learner's way.
+    """
+    path = Path(path or default_checkpoint_path(LEARNER_NET))
+    if not path.is_file():
+        return None
+    device = next(trained.parameters()).device
+    net = load_network(path, device).eval()
+    x = torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
+    mine, theirs = list(net.parameters()), list(trained.parameters())
+    with torch.no_grad(), evaluation_mode(trained):
+        expected = trained(x).float()
+        if sorted(p.shape for p in mine) == sorted(p.shape for p in theirs):
+            for assignment in _assignments(mine, theirs):
+                for target, source in assignment:
+                    target.copy_(source)
+                if _same_scores(net(x), expected):
+                    return net
+    raise CheckpointError(f"{path} holds a {type(net).__name__} that does not compute what "
+                          f"BlogNet computes with the same weights: run check_net and the cell "
+                          f"that saves your Net in notebook 04 again")

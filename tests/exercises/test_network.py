@@ -9,7 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_tutorial.exercises import check_net, network
+from mnist_tutorial.activations import layer_names, layer_outputs
+from mnist_tutorial.checkpoints import save_network
+from mnist_tutorial.errors import CheckpointError
+from mnist_tutorial.exercises import check_net, load_learner_net, network, save_learner_net
 from mnist_tutorial.exercises.network import (
     BUILD,
     HINT_AVERAGE,
@@ -140,6 +143,48 @@ def test_right_networks_pass(net_class):
     assert report.passed, str(report)
     assert "5 of 5 cases passed" in str(report)
     assert str(report).endswith("All cases agree with the course's BlogNet. Well done!")
+
+
+@pytest.mark.parametrize("net_class, maps", [
+    (BlogPostNet, ["conv1", "pool1", "ReLU1", "conv2", "pool2", "ReLU2"]),
+    (SequentialNet, ["features.0 (Conv2d)", "relu #1", "max_pool2d #1", "features.1 (Conv2d)",
+                     "relu #2", "max_pool2d #2"]),
+    (FunctionalNet, ["a", "max_pool2d #1", "clamp #1", "b", "max_pool2d #2", "clamp #2"]),
+    (AllSequentialNet, ["layers.0 (Conv2d)", "layers.1 (MaxPool2d)", "layers.2 (ReLU)",
+                        "layers.3 (Conv2d)", "layers.4 (MaxPool2d)", "layers.5 (ReLU)"]),
+    (ParameterNet, ["conv2d #1", "max_pool2d #1", "relu #1", "conv2d #2", "max_pool2d #2",
+                    "relu #2"]),
+])
+def test_a_learners_net_is_kept_and_comes_back_with_trained_weights(tmp_path, net_class, maps):
+    """Saved by notebook 04, loaded by 07 with BlogNet's weights: BlogNet's function and maps,
+    under the names the learner's code gives them."""
+    path = tmp_path / "my-net.pt"
+    assert save_learner_net(net_class, path) == path
+    torch.manual_seed(3)
+    trained = BlogNet()
+    net = load_learner_net(trained, path)
+    assert type(net).__name__ == net_class.__name__ and not net.training
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.allclose(net(x), trained(x), atol=1e-5)
+    assert layer_names(net) == maps
+    ours, blogs = layer_outputs(net, x), layer_outputs(trained, x)
+    assert torch.allclose(ours[maps[0]], blogs["conv1"], atol=1e-5)
+    assert torch.allclose(ours[maps[-1]], blogs["relu2"], atol=1e-5)  # ReLU and max pool commute
+
+
+def test_a_net_that_fails_the_check_is_not_kept(tmp_path):
+    path = tmp_path / "my-net.pt"
+    assert save_learner_net(SoftmaxNet, path) is None and not path.exists()
+    assert load_learner_net(BlogNet(), path) is None  # notebook 07 then shows BlogNet
+
+
+def test_a_kept_network_that_is_not_the_blog_posts_is_refused(tmp_path):
+    path = save_network(tmp_path / "my-net.pt", nn.Sequential(nn.Conv2d(1, 10, 5), nn.Flatten(),
+                                                              nn.Linear(5760, 10)))
+    with pytest.raises(CheckpointError, match="holds a Sequential that does not compute what "
+                                              "BlogNet computes.*notebook 04 again"):
+        load_learner_net(BlogNet(), path)
 
 
 class SoftmaxNet(BlogPostNet):
