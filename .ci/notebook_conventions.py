@@ -3,8 +3,8 @@
 Header:
 
 1. First cell (Markdown): ``# title``, a one-paragraph overview, and the "Open in Colab" badge.
-2. Second cell (code): the setup cell, which on Colab installs the package and turns on
-   third-party widgets, and elsewhere does nothing.
+2. Second cell (code): the setup cell, which installs the package's release the notebook was
+   written for where the package is missing (on Colab), and checks the version everywhere.
 
 Hygiene:
 
@@ -76,18 +76,27 @@ def badge(notebook: Path) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({target})"
 
 
+def package_version() -> str:
+    """``[project] version`` from pyproject.toml: the release the notebooks are written for."""
+    with open(REPOSITORY_ROOT / "pyproject.toml", "rb") as handle:
+        return tomllib.load(handle)["project"]["version"]
+
+
 def setup_source() -> str:
     """The source of every notebook's second cell."""
+    version = package_version()
     return (
-        "# Setup. On Google Colab: install the course package and turn on third-party widgets.\n"
-        "# Anywhere else this does nothing: `pip install -r requirements.txt` did the work.\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules:\n'
-        f'    %pip install --quiet "mnist-tutorial @ git+{repository_url()}"\n'
-        "    from google.colab import output\n"
-        "\n"
-        "    output.enable_custom_widget_manager()"
+        "# Setup: the course's package, the release this notebook was written for. Where it is\n"
+        "# missing (on Google Colab) pip adds it and nothing else: Colab has all it needs, at\n"
+        "# versions it accepts, so nothing installed changes and Colab asks for no restart.\n"
+        "# The widgets need no enable_custom_widget_manager(): ipywidgets' own need none, and\n"
+        "# the digit pad (an anywidget) turns it on by itself.\n"
+        "try:\n"
+        "    import mnist_tutorial\n"
+        "except ModuleNotFoundError:\n"
+        f"    %pip install --quiet git+{repository_url()}@v{version}\n"
+        "    import mnist_tutorial\n"
+        f'mnist_tutorial.require_version("{version}")'
     )
 
 
@@ -312,7 +321,7 @@ def fix_header(path: Path, cells: list[dict], as_list: bool) -> None:
     setup = {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {},
              "outputs": []}
     set_source(setup, setup_source(), as_list)
-    if len(cells) > 1 and "google.colab" in source(cells[1]):
+    if len(cells) > 1 and "%pip install" in source(cells[1]):  # an older setup cell
         old = cells[1]
         setup.update(execution_count=old.get("execution_count"), id=old.get("id", "setup"),
                      metadata=old.get("metadata", {}))

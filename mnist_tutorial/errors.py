@@ -34,3 +34,7 @@ class SettingsError(CourseError, ValueError):
 
 class EmptyImageError(CourseError, ValueError):
     """The image holds no ink, so there is no digit to preprocess."""
+
+
+class PackageVersionError(CourseError, ImportError):
+    """The installed course package is not the release the notebook was written for."""
