@@ -319,11 +319,12 @@ def _ignored_stride(x, weight, go, stride, padding, unbatched) -> torch.Tensor:
     return grad_x[0] if unbatched else grad_x
 
 
-def check_conv2d_backward(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> CheckReport:
+def check_conv2d_backward(fn: Callable, *, time_limit: float | None = TIME_LIMIT,
+                          seed: int = 2) -> CheckReport:
     """Check ``fn(x, weight, grad_output, stride=1, padding=0) -> (grad_x, grad_weight,
     grad_bias)`` against autograd's gradients of ``F.conv2d`` on 8 cases, each stopped after
-    ``time_limit`` seconds (None: no limit)."""
-    g = torch.Generator().manual_seed(2)
+    ``time_limit`` seconds (None: no limit). ``seed`` draws the random cases' numbers."""
+    g = torch.Generator().manual_seed(seed)
     cases = [
         _conv_case("worked example: notebook 01's 3x3 input and 2x2 kernel, output gradient 1",
                    torch.arange(9.0).reshape(1, 1, 3, 3), torch.tensor([[[[0.0, 1.0],
@@ -443,12 +444,12 @@ def _pool_case(name: str, x: torch.Tensor, kernel_size, grad_output: torch.Tenso
                      [("grad_x", hint, wrong) for hint, wrong in mistakes])
 
 
-def check_max_pool2d_backward(fn: Callable, *,
-                              time_limit: float | None = TIME_LIMIT) -> CheckReport:
+def check_max_pool2d_backward(fn: Callable, *, time_limit: float | None = TIME_LIMIT,
+                              seed: int = 3) -> CheckReport:
     """Check ``fn(x, kernel_size, grad_output, stride=None, padding=0) -> grad_x`` against
     autograd's gradient of ``F.max_pool2d`` on 8 cases, each stopped after ``time_limit`` seconds
-    (None: no limit)."""
-    g = torch.Generator().manual_seed(3)
+    (None: no limit). ``seed`` draws the random cases' numbers."""
+    g = torch.Generator().manual_seed(seed)
     cases = [
         _pool_case("2x2 windows on a 4x4 matrix, no ties", torch.randperm(16, generator=g)
                    .float().reshape(1, 1, 4, 4), 2, _numbers(g, 1, 1, 2, 2, low=1)),

@@ -2,8 +2,10 @@
 against ``F.conv2d`` / ``F.max_pool2d`` / ``F.avg_pool2d`` on small cases with whole numbers.
 
 The learner writes the operation: while a check runs, torch's convolution and pooling functions
-(and their ``torch.*``, ``Tensor`` and ``nn`` forms, ``unfold``) and the course's own solutions
-(``mnist_tutorial.ops``) refuse to run. Tensor indexing, reductions and matrix products stay.
+(and their ``torch.*``, ``Tensor`` and ``nn`` forms, ``unfold``), the course's own solutions
+(``mnist_tutorial.ops``) and numpy's and scipy's ready-made windows and convolutions
+(``sliding_window_view``, ``scipy.signal.correlate2d``, ``scipy.ndimage.maximum_filter``...)
+refuse to run. Tensor indexing, reductions and matrix products stay.
 """
 
 from __future__ import annotations
@@ -58,17 +60,33 @@ def _is_pooling(name: str) -> bool:
 
 
 WINDOW_NAMES = ("unfold", "fold", "im2col", "col2im")  # every window as a column, and back
+# numpy's and scipy's (and scikit-image's) ready-made windows, convolutions and window filters,
+# refused where their module is loaded. numpy's as_strided stays, as torch's does: given the
+# right shape and strides it is tensor indexing, and working those out is the window arithmetic
+# the exercises teach; sliding_window_view works them out for you, as torch's unfold does.
+LIBRARY_WINDOWS = (
+    "numpy.lib.stride_tricks.sliding_window_view", "numpy.convolve", "numpy.correlate",
+    *(f"scipy.signal.{name}" for name in (
+        "convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve")),
+    *(f"scipy.ndimage.{name}" for name in (
+        "convolve", "correlate", "convolve1d", "correlate1d", "maximum_filter",
+        "maximum_filter1d", "minimum_filter", "minimum_filter1d", "uniform_filter",
+        "uniform_filter1d", "generic_filter", "generic_filter1d", "rank_filter",
+        "percentile_filter", "median_filter")),
+    "skimage.util.view_as_windows", "skimage.util.view_as_blocks", "skimage.measure.block_reduce")
 CONV_FORBIDDEN = Forbidden(
     _torch_names(_is_convolution, *WINDOW_NAMES),
     (ops.conv2d, ops.conv2d.__wrapped__, ops.conv2d_loops, ops.conv2d_loops.__wrapped__,
      ops._windows, im2col.im2col_parts, pooling.feature_map),
-    "compute the convolution yourself, with loops or tensor indexing")
+    "compute the convolution yourself, with loops or tensor indexing",
+    LIBRARY_WINDOWS)
 POOL_FORBIDDEN = Forbidden(
     _torch_names(lambda name: _is_pooling(name) or _is_convolution(name), *WINDOW_NAMES),
     (ops.max_pool2d, ops.max_pool2d.__wrapped__, ops.avg_pool2d, ops.avg_pool2d.__wrapped__,
      ops.max_pool2d_loops, ops.max_pool2d_loops.__wrapped__, ops.avg_pool2d_loops,
      ops.avg_pool2d_loops.__wrapped__, ops.pool2d_loops, ops._windows),
-    "compute the pooling yourself, with loops or tensor indexing")
+    "compute the pooling yourself, with loops or tensor indexing",
+    LIBRARY_WINDOWS)
 
 
 @dataclass(frozen=True)
@@ -247,12 +265,15 @@ def _swap(value: int | tuple[int, int]) -> int | tuple[int, int]:
     return value[::-1] if isinstance(value, tuple) else value
 
 
-def check_conv2d(fn: Callable, *, time_limit: float | None = TIME_LIMIT) -> CheckReport:
+def check_conv2d(fn: Callable, *, time_limit: float | None = TIME_LIMIT,
+                 seed: int = 0) -> CheckReport:
     """Check ``fn(x, weight, bias=None, stride=1, padding=0)`` against ``F.conv2d`` on 10 cases:
     batches (N, C, H, W) and one image (C, H, W), stride and padding as ints and as (height,
     width) pairs, float32 and float64. Each call is stopped after ``time_limit`` seconds (None:
-    no limit); torch's convolutions, ``unfold`` and the course's own ``conv2d`` are refused."""
-    g = torch.Generator().manual_seed(0)
+    no limit); torch's convolutions, ``unfold``, the course's own ``conv2d`` and numpy's and
+    scipy's windows and convolutions (``LIBRARY_WINDOWS``) are refused.
+    ``seed`` draws the random cases' numbers: another seed, the same cases with other numbers."""
+    g = torch.Generator().manual_seed(seed)
     cases = [
         _conv_case("worked example: 3x3 input, 2x2 kernel",
                    torch.arange(9.0).reshape(1, 1, 3, 3),
@@ -369,15 +390,17 @@ def _pool_case(kind: str, name: str, x: torch.Tensor, kernel_size, **kwargs) -> 
 
 
 def check_pool2d(fn: Callable, kind: str = "max", *,
-                 time_limit: float | None = TIME_LIMIT) -> CheckReport:
+                 time_limit: float | None = TIME_LIMIT, seed: int = 1) -> CheckReport:
     """Check ``fn(x, kernel_size, stride=None, padding=0)`` against ``F.max_pool2d`` or
     ``F.avg_pool2d`` (``kind="max"`` or ``"avg"``) on 9 cases: batches (N, C, H, W) and one image
     (C, H, W), sizes as ints and as (height, width) pairs, float32 and float64. Each call is
     stopped after ``time_limit`` seconds (None: no limit); torch's pooling (and convolution),
-    ``unfold`` and the course's own pooling are refused."""
+    ``unfold``, the course's own pooling and numpy's and scipy's windows and filters
+    (``LIBRARY_WINDOWS``) are refused. ``seed`` draws the random cases'
+    numbers: another seed, the same cases with other numbers."""
     if kind not in REFERENCE_POOLING:
         raise ValueError(f"kind must be 'max' or 'avg', got {kind!r}")
-    g = torch.Generator().manual_seed(1)
+    g = torch.Generator().manual_seed(seed)
     cases = [
         _pool_case(kind, "2x2 windows on a 4x4 matrix (stride defaults to the window size)",
                    _numbers(g, 1, 1, 4, 4, low=0, high=10), 2),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import inspect
 import math
 import os
@@ -68,6 +69,12 @@ class CheckReport:
     def failed(self) -> list[CaseResult]:
         """The cases that did not pass."""
         return [result for result in self.results if not result.passed]
+
+    def assert_passed(self) -> None:
+        """Raise AssertionError, with the report as its message, unless every case passed: a
+        graded cell (nbgrader's) gives its points only when it raises nothing."""
+        if not self.passed:
+            raise AssertionError(str(self))
 
     def __iter__(self) -> Iterator[CaseResult]:
         return iter(self.results)
@@ -251,12 +258,29 @@ def _text(error: BaseException) -> str:
 @dataclass(frozen=True)
 class Forbidden:
     """What a learner's function may not call while its check runs: torch functions and tensor
-    methods by name (``"conv2d"`` covers ``F.conv2d``, ``torch.conv2d`` and ``nn.Conv2d``), and
-    the course's own solutions; ``task`` completes "this exercise asks you to ..."."""
+    methods by name (``"conv2d"`` covers ``F.conv2d``, ``torch.conv2d`` and ``nn.Conv2d``), the
+    course's own solutions, and other libraries' functions by their public dotted names (e.g.
+    ``"scipy.signal.correlate2d"``, refused once their module is loaded: a library is never
+    imported for this); ``task`` completes "this exercise asks you to ..."."""
 
     torch_names: frozenset[str] = frozenset()
     functions: tuple[Callable, ...] = ()
     task: str = "write this yourself"
+    library_functions: tuple[str, ...] = ()
+
+    def named_functions(self) -> tuple[tuple[str, types.FunctionType], ...]:
+        """``(name, function)`` of every Python function to refuse now: the course's, and those
+        of ``library_functions`` whose module is loaded (numpy's dispatched functions by their
+        implementation)."""
+        found = [(f"{function.__module__}.{function.__qualname__}", function)
+                 for function in self.functions]
+        for name in self.library_functions:
+            module_name, _, attribute = name.rpartition(".")
+            function = getattr(sys.modules.get(module_name), attribute, None)
+            function = getattr(function, "_implementation", function)  # numpy's dispatcher
+            if isinstance(function, types.FunctionType):
+                found.append((name, function))
+        return tuple(found)
 
 
 class _Refusing(TorchFunctionMode):
@@ -274,13 +298,14 @@ class _Refusing(TorchFunctionMode):
 
 
 def _refuse_course_function(name: str) -> _Refused:
-    """What a forbidden Python function (the course's own, or e.g. torch.nn.grad's) runs instead
-    of its own code during a check."""
+    """What a forbidden Python function (the course's own, or e.g. torch.nn.grad's or scipy's)
+    runs instead of its own code during a check."""
     session = _SESSION.get()
     what = f"the course's own {name}" if name.startswith("mnist_tutorial.") else name
     return session.refuse(what) if session else _Refused(what)
 
 
+@functools.cache
 def _refusing_code(name: str, free_variables: int) -> types.CodeType:
     """Code for a course function during a check: refuse, whatever the arguments. It has as many
     free variables as the function's own code (a wrapper's closure), as Python requires."""
@@ -297,12 +322,11 @@ def _refusing_code(name: str, free_variables: int) -> types.CodeType:
 
 
 @contextmanager
-def _course_functions_refused(functions: tuple[Callable, ...]) -> Iterator[None]:
+def _functions_refused(named: tuple[tuple[str, types.FunctionType], ...]) -> Iterator[None]:
     """Swap each function's code for code that refuses, so every name it goes by refuses."""
     saved = []
     try:
-        for function in functions:
-            name = f"{function.__module__}.{function.__qualname__}"
+        for name, function in named:
             saved.append((function, function.__code__))
             function.__code__ = _refusing_code(name, len(function.__code__.co_freevars))
         yield
@@ -327,10 +351,17 @@ class _Session:
     def learner(self, fn: Callable, *, watch_inputs: bool = True) -> Callable:
         """``fn`` run as learner code: timed, refusing what it may not call, and (with
         ``watch_inputs``) failing when it changes a tensor it was given."""
+        def run(*args, **kwargs):
+            refused = self.forbidden.named_functions()
+            with _functions_refused(refused), _Refusing(self):
+                result = _time_limited(lambda: fn(*args, **kwargs), self.time_limit)
+            return refused, result
+
         def call(*args, **kwargs):
             before = _snapshot(_named_arguments(fn, args, kwargs)) if watch_inputs else []
-            with _course_functions_refused(self.forbidden.functions), _Refusing(self):
-                result = _time_limited(lambda: fn(*args, **kwargs), self.time_limit)
+            refused, result = run(*args, **kwargs)
+            if not self.refused and self.forbidden.named_functions() != refused:
+                _, result = run(*args, **kwargs)  # it imported a library it may not use: again
             if self.refused:
                 raise _Refused(self.refused)
             changed = _changed(before)
