@@ -145,7 +145,7 @@ def _device(model: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def layer_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every feature map of one forward pass, in order: conv1, pool1, relu1, conv2, pool2, relu2.
+    """Every feature map of one forward pass by name, in order (BlogNet: conv1, pool1, relu1...).
 
     Each layer's output (N, C, H, W) is recorded under its name: a module's attribute name, with
     the call number when it runs more than once (BlogNet's one ``pooling`` and one ``relu``
