@@ -2,8 +2,8 @@
 a few settings (``check_size_predictions``), then the learner's ``fn(size, kernel, padding=0,
 stride=1)`` against ``ops.conv_output_size``, kernels that do not fit (a ValueError) included
 (``check_conv_output_size``). The function is checked as the learner's own work: computing the
-size by running a convolution, a pooling or ``unfold`` on a dummy tensor, or calling the course's
-own size functions, fails the case."""
+size by running a convolution, a pooling or ``unfold`` on a dummy tensor (torch's, or numpy's and
+scipy's windows and convolutions), or calling the course's own size functions, fails the case."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import torch
 from .. import op_checks, ops, padding
 from ..checks import is_integer
 from ..ops import conv_output_size
+from .convolution import LIBRARY_WINDOWS
 from .core import (
     TIME_LIMIT,
     CaseResult,
@@ -44,7 +45,8 @@ FORBIDDEN = Forbidden(
                op_checks._checked_output_size, padding.window_positions, padding.coverage_counts,
                ops.conv2d, ops.conv2d_loops, ops.max_pool2d, ops.avg_pool2d, ops.pool2d_loops,
                ops.max_pool2d_loops, ops.avg_pool2d_loops),
-    task="count the window positions yourself, from the four numbers")
+    task="count the window positions yourself, from the four numbers",
+    library_functions=LIBRARY_WINDOWS)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,18 @@
 each common mistake fails with its hint, shortcuts (torch's functionals, unfold, the course's own
 ops) are refused, and a learner's crash is reported, never raised."""
 
+import importlib.util
 import math
 import signal
+import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from IPython.lib.pretty import pretty
+from numpy.lib.stride_tricks import sliding_window_view
 
 from mnist_tutorial import im2col, ops, pooling
 from mnist_tutorial.exercises import check_conv2d, check_pool2d
@@ -17,6 +21,7 @@ from mnist_tutorial.exercises.convolution import SLASH_HINT
 from tests.helpers import hints
 
 CONV_CASES, POOL_CASES = 10, 9
+SKIPPED_ROWS_CASE = "stride 3, 2x2 kernel on 9x9: rows and columns 2, 5 and 8 fit no window"
 
 
 def as_pair(value):
@@ -140,7 +145,7 @@ def test_the_cases_cover_what_the_exercise_texts_state():
     assert "one image without a batch axis: (C, H, W)" in conv
     assert "stride and padding as (height, width) pairs" in conv
     assert "float64 numbers in, float64 out" in conv
-    assert "stride 3 on 9x9: the last row and column fit no window and are skipped" in conv
+    assert SKIPPED_ROWS_CASE in conv
     pool = [name for name, _, _ in check_pool2d(with_kind(pool_by_kernel_offsets, "max"))]
     assert "one image without a batch axis: (C, H, W)" in pool
     assert "float64 numbers in, float64 out" in pool
@@ -195,6 +200,68 @@ def lesson_conv(x, weight, bias=None, stride=1, padding=0):
 def windows_conv(x, weight, bias=None, stride=1, padding=0):
     windows = ops._windows(x, weight.shape[-2:], as_pair(stride), as_pair(padding))
     return torch.einsum("nchwuv,ocuv->nohw", windows, weight)
+
+
+def numpy_windows_conv(x, weight, bias=None, stride=1, padding=0):
+    """numpy's version of unfold: every window as a view, then one einsum."""
+    (sh, sw), (ph, pw) = as_pair(stride), as_pair(padding)
+    batch = x if x.dim() == 4 else x[None]
+    padded = np.pad(batch.numpy(), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = sliding_window_view(padded, tuple(weight.shape[-2:]), axis=(2, 3))[:, :, ::sh, ::sw]
+    out = torch.from_numpy(np.einsum("nchwuv,ocuv->nohw", windows, weight.numpy()))
+    out = out if bias is None else out + bias[:, None, None]
+    return out if x.dim() == 4 else out[0]
+
+
+def scipy_conv(x, weight, bias=None, stride=1, padding=0):
+    """scipy's correlate2d, channel by channel (scipy imported inside, as a learner might)."""
+    from scipy.signal import correlate2d
+    (sh, sw), batch = as_pair(stride), ops.pad2d(x if x.dim() == 4 else x[None], padding)
+    out = torch.tensor(np.array([[sum(correlate2d(image[c], kernel[c], "valid")
+                                      for c in range(len(kernel)))[::sh, ::sw]
+                                  for kernel in weight.numpy()] for image in batch.numpy()]),
+                       dtype=x.dtype)
+    out = out if bias is None else out + bias[:, None, None]
+    return out if x.dim() == 4 else out[0]
+
+
+NEEDS_SCIPY = pytest.mark.skipif(importlib.util.find_spec("scipy") is None,
+                                 reason="scipy is optional and not installed")
+
+
+def test_the_numpy_and_scipy_shortcuts_are_right_answers():
+    """So the refusal, not a wrong number, is what fails them below."""
+    g = torch.Generator().manual_seed(5)
+    x, weight, bias = (torch.randn(2, 3, 7, 6, generator=g), torch.randn(4, 3, 3, 2, generator=g),
+                       torch.randn(4, generator=g))
+    expected = F.conv2d(x, weight, bias, (2, 1), (1, 2))
+    scipy = importlib.util.find_spec("scipy") is not None
+    for shortcut in [numpy_windows_conv, *([scipy_conv] if scipy else [])]:
+        assert torch.allclose(shortcut(x, weight, bias, (2, 1), (1, 2)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("shortcut, called", [
+    (numpy_windows_conv, "numpy.lib.stride_tricks.sliding_window_view"),
+    pytest.param(scipy_conv, "scipy.signal.correlate2d", marks=NEEDS_SCIPY),
+], ids=["sliding_window_view", "scipy.signal"])
+def test_numpy_and_scipy_convolutions_are_refused(shortcut, called):
+    report = check_conv2d(shortcut)
+    assert len(report.failed) == CONV_CASES, str(report)
+    assert report[0].message == f"fn(x, weight) called {called}: {CONV_TASK}, so the checker " \
+                                f"does not accept that here", str(report)
+    assert sliding_window_view(np.arange(3), 2).tolist() == [[0, 1], [1, 2]]  # put back
+
+
+def test_a_check_imports_no_scipy():
+    script = ("import sys\n"
+              "from mnist_tutorial.exercises import check_conv2d, check_pool2d\n"
+              "from tests.exercises.test_convolution import conv_as_the_text_says\n"
+              "assert check_conv2d(conv_as_the_text_says).passed\n"
+              "print(sorted(name for name in sys.modules if name.split('.')[0] == 'scipy'))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("shortcut, called", [
@@ -253,6 +320,44 @@ def avg_pool_as_conv(x, kernel_size, stride=None, padding=0):
 def tensor_unfold_pool(x, kernel_size, stride=None, padding=0):
     (kh, kw), (sh, sw) = as_pair(kernel_size), as_pair(stride or kernel_size)
     return x.unfold(-2, kh, sh).unfold(-2, kw, sw).amax(dim=(-2, -1))
+
+
+def numpy_windows_pool(x, kernel_size, stride=None, padding=0):
+    """numpy's windows, then the largest of each (no padding: enough for the first cases)."""
+    (kh, kw), (sh, sw) = as_pair(kernel_size), as_pair(stride or kernel_size)
+    windows = sliding_window_view(x.numpy(), (kh, kw), axis=(-2, -1))[..., ::sh, ::sw, :, :]
+    return torch.from_numpy(np.ascontiguousarray(windows.max(axis=(-2, -1))))
+
+
+def scipy_filter_pool(x, kernel_size, stride=None, padding=0):
+    """scipy's maximum_filter, then every stride-th window (imported inside, as a learner might)."""
+    from scipy.ndimage import maximum_filter
+    (kh, kw), (sh, sw) = as_pair(kernel_size), as_pair(stride or kernel_size)
+    size = (1,) * (x.dim() - 2) + (kh, kw)
+    origin = (0,) * (x.dim() - 2) + (-(kh // 2), -(kw // 2))  # each window from its top left
+    top_left = maximum_filter(x.numpy(), size=size, origin=origin)
+    rows, columns = (x.shape[-2] - kh) // sh + 1, (x.shape[-1] - kw) // sw + 1
+    return torch.from_numpy(top_left[..., :rows * sh:sh, :columns * sw:sw].copy())
+
+
+def test_the_numpy_and_scipy_pooling_shortcuts_are_right_answers():
+    """So the refusal, not a wrong number, is what fails them below."""
+    x = torch.randn(2, 3, 7, 8, generator=torch.Generator().manual_seed(6))
+    scipy = importlib.util.find_spec("scipy") is not None
+    for shortcut in [numpy_windows_pool, *([scipy_filter_pool] if scipy else [])]:
+        for kernel, stride in [(2, None), ((3, 2), (2, 1)), (3, 1)]:
+            assert torch.equal(shortcut(x, kernel, stride), F.max_pool2d(x, kernel, stride))
+
+
+@pytest.mark.parametrize("shortcut, called", [
+    (numpy_windows_pool, "numpy.lib.stride_tricks.sliding_window_view"),
+    pytest.param(scipy_filter_pool, "scipy.ndimage.maximum_filter", marks=NEEDS_SCIPY),
+], ids=["sliding_window_view", "scipy.ndimage"])
+def test_numpy_and_scipy_pooling_is_refused(shortcut, called):
+    report = check_pool2d(shortcut)
+    assert len(report.failed) == POOL_CASES, str(report)
+    assert report[0].message == (f"fn(x, 2) called {called}: {POOL_TASK}, so the checker does "
+                                 f"not accept that here"), str(report)
 
 
 @pytest.mark.parametrize("kind, shortcut, called", [
@@ -344,7 +449,7 @@ def conv_with(mistake):
     ("stride for the size, not the window", "stride 2",
      "the output size is right, but did the window move by the stride?"),
     ("stride for the size, not the window",
-     "stride 3 on 9x9: the last row and column fit no window and are skipped",
+     SKIPPED_ROWS_CASE,
      "window (i, j) starts at row i * stride, column j * stride (stride=3)"),
     ("bias summed", "several kernels (output channels) and a bias, batch of 2",
      "not the sum of the whole bias"),
@@ -364,7 +469,7 @@ def conv_with(mistake):
      "kernel_height, kernel_width), here (2, 1, 2, 3)"),
     ("/ instead of //", "worked example: 3x3 input, 2x2 kernel", SLASH_HINT),
     ("/ instead of //", "stride 2", "use // (7 // 2 is 3)"),
-    ("a ceil size", "stride 3 on 9x9: the last row and column fit no window and are skipped",
+    ("a ceil size", SKIPPED_ROWS_CASE,
      "a window runs past the bottom or right edge and comes out smaller: the output size rounds "
      "down"),
 ])
@@ -396,7 +501,7 @@ def test_a_ceil_size_that_pads_the_edge_is_named():
         return conv_by_kernel_offsets(grown, weight, bias, stride)
 
     failed = hints(check_conv2d(ceil_padded))
-    case = "stride 3 on 9x9: the last row and column fit no window and are skipped"
+    case = SKIPPED_ROWS_CASE
     assert set(failed) == {case, "stride and padding as (height, width) pairs"}
     assert "the size formula rounds down (//), not up" in failed[case]
 
@@ -622,8 +727,7 @@ def test_missing_parameters_are_reported_and_the_rest_still_checked():
 
     failed = hints(check_conv2d(no_options))
     assert set(failed) == {"several kernels (output channels) and a bias, batch of 2", "stride 2",
-                           "stride 3 on 9x9: the last row and column fit no window and are "
-                           "skipped", "padding 1 (zeros around the input)",
+                           SKIPPED_ROWS_CASE, "padding 1 (zeros around the input)",
                            "stride and padding as (height, width) pairs",
                            "float64 numbers in, float64 out"}
     assert all("unexpected keyword argument" in m and "give your function that parameter" in m

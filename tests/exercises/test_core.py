@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+import types
 
 import pytest
 import torch
@@ -179,6 +180,48 @@ def test_a_course_solution_is_refused_under_any_name_and_put_back():
                                         "mnist_tutorial.ops.conv2d_loops: this exercise")
     assert solution.__code__ is code
     assert torch.equal(ops.conv2d_loops(torch.ones(1, 1, 2, 2), weight), 2 * torch.ones(1, 1, 2, 2))
+
+
+def made_up_library(name: str) -> types.ModuleType:
+    """A module standing in for numpy or scipy: ``doubled`` is the function an exercise refuses."""
+    module = types.ModuleType(name)
+    exec("def doubled(x):\n    return 2 * x\n", module.__dict__)
+    return module
+
+
+def test_a_library_function_is_refused_where_its_module_is_loaded_and_put_back(monkeypatch):
+    library = made_up_library("made_up_windows")
+    monkeypatch.setitem(sys.modules, "made_up_windows", library)
+    code = library.doubled.__code__
+    forbidden = Forbidden(task="double it yourself",
+                          library_functions=("made_up_windows.doubled",))
+    report = check(lambda x: library.doubled(x), forbidden=forbidden)
+    assert report[0].message == ("fn(x) called made_up_windows.doubled: this exercise asks you "
+                                 "to double it yourself, so the checker does not accept that here")
+    assert not any(result.passed for result in report)
+    assert library.doubled.__code__ is code
+    assert library.doubled(3) == 6
+
+
+def test_a_library_the_learner_imports_during_the_check_is_refused_from_the_first_case(
+        monkeypatch):
+    library = made_up_library("made_up_windows")
+    monkeypatch.delitem(sys.modules, "made_up_windows", raising=False)
+
+    def imports_it(x):  # as ``from scipy.signal import correlate2d`` inside the function does
+        return sys.modules.setdefault("made_up_windows", library).doubled(x)
+
+    forbidden = Forbidden(library_functions=("made_up_windows.doubled",))
+    report = check(imports_it, forbidden=forbidden)
+    assert [result.passed for result in report] == [False] * 4
+    assert report[0].message.startswith("fn(x) called made_up_windows.doubled: ")
+
+
+def test_a_library_that_is_not_loaded_is_not_imported_for_its_refusal():
+    forbidden = Forbidden(library_functions=("made_up_unloaded.doubled", "numpy.convolve"))
+    assert [name for name, _ in forbidden.named_functions()] == ["numpy.convolve"]
+    assert "made_up_unloaded" not in sys.modules
+    assert check(lambda x: 2 * x, forbidden=forbidden).passed
 
 
 def test_a_refusal_the_learner_catches_still_fails_the_case():

@@ -1,12 +1,15 @@
 """The output-size checker: right answers pass, each common mistake fails with its hint, and a
 learner's crash is reported, never raised."""
 
+import importlib.util
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from numpy.lib.stride_tricks import sliding_window_view
 
 from mnist_tutorial import ops
 from mnist_tutorial.exercises import check_conv_output_size
@@ -137,6 +140,15 @@ def hiding_the_refusal(size, kernel, padding=0, stride=1):
         return (size + 2 * padding - kernel) // stride + 1
 
 
+def numpy_windows_of_zeros(size, kernel, padding=0, stride=1):
+    return sliding_window_view(np.zeros(size + 2 * padding), kernel)[::stride].shape[0]
+
+
+def scipy_convolving_zeros(size, kernel, padding=0, stride=1):
+    from scipy.signal import convolve
+    return len(convolve(np.zeros(size + 2 * padding), np.zeros(kernel), "valid")[::stride])
+
+
 @pytest.mark.parametrize("shortcut, called", [
     (ops.conv_output_size, "the course's own mnist_tutorial.ops.conv_output_size"),
     (through_an_alias, "the course's own mnist_tutorial.ops.conv_output_size"),
@@ -149,6 +161,9 @@ def hiding_the_refusal(size, kernel, padding=0, stride=1):
     (with_f_unfold, "torch's unfold"),
     (with_the_course_conv2d, "the course's own mnist_tutorial.ops.conv2d"),
     (counting_the_course_positions, "the course's own mnist_tutorial.padding.window_positions"),
+    (numpy_windows_of_zeros, "numpy.lib.stride_tricks.sliding_window_view"),
+    pytest.param(scipy_convolving_zeros, "scipy.signal.convolve", marks=pytest.mark.skipif(
+        importlib.util.find_spec("scipy") is None, reason="scipy is optional and not installed")),
 ])
 def test_shortcuts_are_refused(shortcut, called):
     report = check_conv_output_size(shortcut)
@@ -162,6 +177,8 @@ def test_shortcuts_are_refused(shortcut, called):
 def test_refused_functions_work_again_after_the_check():
     check_conv_output_size(through_an_alias)
     assert ops.conv_output_size(8, 3, stride=2) == 3 == len(window_positions(8, 3, 0, 2)) ** 0.5
+    check_conv_output_size(numpy_windows_of_zeros)
+    assert numpy_windows_of_zeros(8, 3, stride=2) == 3
     assert check_conv_output_size(with_formula).passed
 
 
