@@ -1,6 +1,7 @@
 """Figures of the course: image and feature-map grids, training curves (static and live),
-confusion matrices, feature maps with a prediction, im2col and a kernel's fit drawn out, the
-figure primitives the widgets build on (``NumberGrid``), and the PNG bytes the widgets show.
+confusion matrices, feature maps with a prediction, im2col, translation equivariance and a
+kernel's fit drawn out, the figure primitives the widgets build on (``NumberGrid``), and the PNG
+bytes the widgets show.
 
 Every function returns a matplotlib ``Figure`` with a title and labelled axes (or a caption and a
 colour bar for image grids), so tests can check what is drawn and notebooks end with ``plt.show()``.
@@ -649,6 +650,49 @@ def plot_im2col(image: torch.Tensor, kernel: torch.Tensor) -> Figure:
         _outline(axes[4], row, column, 1, 1, colour, inset=0.04)
     figure.suptitle("im2col: every window becomes a column, so the whole convolution is one "
                     "matrix product")
+    return figure
+
+
+def _shift_words(shift: tuple[int, int]) -> str:
+    """A (down, right) shift in words, e.g. (-3, 4) -> "moved 3 up, 4 right"."""
+    (down, right), parts = shift, []
+    if down:
+        parts.append(f"{abs(down)} {'down' if down > 0 else 'up'}")
+    if right:
+        parts.append(f"{abs(right)} {'right' if right > 0 else 'left'}")
+    return f"moved {', '.join(parts)}" if parts else "not moved"
+
+
+def plot_equivariance(digit, moved, digit_map, moved_map, difference, shift: tuple[int, int],
+                      map_name: str = "feature map") -> Figure:
+    """A digit, the digit moved by ``shift`` (down, right), their maps (``map_name``, e.g.
+    "vertical-edge map"), and the moved map moved back minus the digit's map, on one red-blue
+    scale (NaN, no value: dark grey)."""
+    images = [as_image_tensor(digit, "digit"), as_image_tensor(moved, "moved")]
+    maps = [as_image_tensor(values, name) for values, name in
+            ((digit_map, "digit_map"), (moved_map, "moved_map"), (difference, "difference"))]
+    if images[0].shape != images[1].shape or len({m.shape for m in maps}) != 1:
+        raise ValueError(f"digit and moved must share a shape, and so must the three maps; got "
+                         f"{[tuple(i.shape) for i in images]} and {[tuple(m.shape) for m in maps]}")
+    figure, axes = plt.subplots(1, 5, figsize=(17, 3.9), layout="constrained")
+    limit = max(maps[0].abs().max().item(), 1e-6)
+    red_blue = plt.get_cmap("RdBu_r").with_extremes(bad="dimgrey")
+    titles = ["the digit", _shift_words(shift), f"its {map_name}", "the moved digit's map",
+              "moved digit's map, moved back,\nminus the digit's map"]
+    shown = None
+    for index, (ax, image, title) in enumerate(zip(axes, [i.numpy() for i in images + maps],
+                                                   titles)):
+        if index < 2:
+            ax.imshow(image, cmap="gray")
+        else:
+            shown = ax.imshow(image, cmap=red_blue, vmin=-limit, vmax=limit)
+        ax.set_title(title)
+        ax.set_xlabel("column")
+        ax.set_ylabel("row")
+    figure.colorbar(shown, ax=axes[2:], shrink=0.8,
+                    label="response (dark grey: no value, came from outside)")
+    figure.suptitle("Translation equivariance: move the digit, and its feature map moves the same "
+                    "way (the difference is 0 wherever both maps have a value)")
     return figure
 
 

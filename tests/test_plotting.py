@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib import colors
 
 from mnist_tutorial import plotting
 from mnist_tutorial.history import History
@@ -318,3 +319,36 @@ def test_kernel_mosaic_places_every_kernel():
 
 def test_shared_limit_is_the_largest_absolute_weight():
     assert shared_limit(torch.tensor([0.2, -0.5]), torch.tensor([[0.4]])) == 0.5
+
+
+def test_equivariance_draws_titled_labelled_panels_on_one_centred_scale():
+    digit = torch.zeros(8, 8)
+    digit[2:5, 3] = 1.0
+    moved = torch.roll(digit, shifts=(-1, 2), dims=(0, 1))
+    digit_map, moved_map = torch.randn(6, 6), torch.randn(6, 6)
+    difference = torch.full((6, 6), float("nan"))
+    difference[1:, :4] = 0.0
+    figure = plotting.plot_equivariance(digit, moved, digit_map, moved_map, difference, (-1, 2),
+                                        map_name="vertical-edge map")
+    panels = image_axes(figure)
+    assert [axes.get_title() for axes in panels] == [
+        "the digit", "moved 1 up, 2 right", "its vertical-edge map", "the moved digit's map",
+        "moved digit's map, moved back,\nminus the digit's map"]
+    assert all((axes.get_xlabel(), axes.get_ylabel()) == ("column", "row") for axes in panels)
+    assert figure.get_suptitle().startswith("Translation equivariance")
+    np.testing.assert_array_equal(panels[1].images[0].get_array(), moved.numpy())
+    limit = digit_map.abs().max().item()
+    assert all(axes.images[0].get_clim() == pytest.approx((-limit, limit)) for axes in panels[2:])
+    assert panels[4].images[0].get_cmap().get_bad() == pytest.approx(colors.to_rgba("dimgrey"))
+    colour_bar = next(axes for axes in figure.axes if axes.get_label() == "<colorbar>")
+    assert colour_bar.get_ylabel().startswith("response")
+
+
+def test_equivariance_names_a_shift_in_words_and_rejects_mismatched_maps():
+    image, values = torch.zeros(5, 5), torch.zeros(3, 3)
+    titles = {shift: image_axes(plotting.plot_equivariance(image, image, values, values, values,
+                                                           shift))[1].get_title()
+              for shift in [(2, 0), (0, -1), (0, 0)]}
+    assert titles == {(2, 0): "moved 2 down", (0, -1): "moved 1 left", (0, 0): "not moved"}
+    with pytest.raises(ValueError, match="the three maps"):
+        plotting.plot_equivariance(image, image, values, torch.zeros(4, 4), values, (1, 1))
