@@ -211,7 +211,7 @@ class DigitPad(InteractiveFigure):
     SETTINGS = ("image", "layer")
 
     def __init__(self, model: nn.Module, size: int = 280, line_width: int | None = None,
-                 canvas: bool = True, live: bool = True, layer: str = "conv1") -> None:
+                 canvas: bool = True, live: bool = True, layer: str | None = None) -> None:
         super().__init__()
         if size < 28:
             raise ValueError(f"size must be at least 28 pixels, got {size}")
@@ -231,7 +231,7 @@ class DigitPad(InteractiveFigure):
         self._pending: list[tuple[float, float]] | None = None  # a stroke begun from Python
         self._paper = Image.new("L", (size, size), 0)  # what the network reads
         self._pen = ImageDraw.Draw(self._paper)
-        self.set(layer=layer)
+        self.set(layer=self.layers[0] if layer is None else layer)  # default: the first map
 
     layer = setting("layer", "The layer whose feature maps are shown.")
 

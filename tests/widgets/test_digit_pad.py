@@ -16,7 +16,7 @@ from PIL import Image
 from mnist_tutorial.preprocessing import to_mnist
 from mnist_tutorial.widgets import digit_pad
 from mnist_tutorial.widgets.digit_pad import DigitPad
-from tests.helpers import trained_blog_net
+from tests.helpers import FUNCTIONAL_LAYERS, FunctionalNet, functional_by_hand, trained_blog_net
 
 SEVEN = [[(80, 60), (200, 60), (120, 240)], [(100, 150), (180, 150)]]
 
@@ -263,3 +263,20 @@ def test_pad_rejects_a_tiny_size_and_an_unknown_layer(trained_model):
     pad.layer = "conv1"  # a setting: the maps of the drawn digit follow
     _, maps = direct_prediction(trained_model, pad.image)
     assert pad.layer == "conv1" and torch.allclose(pad.feature_maps, maps, atol=1e-5)
+
+
+def test_pad_shows_any_network_from_its_first_map():
+    torch.manual_seed(0)
+    sequential = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                     torch.nn.Linear(4 * 26 * 26, 10))
+    pad = DigitPad(sequential, canvas=False)
+    assert pad.layer == pad.layers[0]  # no conv1 here: the first map is shown
+    pad.draw_strokes(SEVEN)
+    assert pad.feature_maps.shape == (4, 26, 26)
+    functional = FunctionalNet()
+    pad = DigitPad(functional, canvas=False, layer="relu #2")
+    assert pad.layers == FUNCTIONAL_LAYERS
+    pad.draw_strokes(SEVEN)
+    by_hand = functional_by_hand(functional, pad.steps["normalised"][None])
+    assert torch.allclose(pad.feature_maps, by_hand["relu #2"][0],
+                          atol=1e-6)
