@@ -284,6 +284,13 @@ def output_frames(page):
     return [frame for frame in page.frames if frame.url.startswith(FRAME_ORIGIN)]
 
 
+def output_frame(page, label):
+    """The output frame of the cell run with ``label`` (once it has loaded)."""
+    return wait_until(lambda: next((frame for frame in output_frames(page)
+                                    if f"cell={label}&" in frame.url), None),
+                      RENDER_S, f"the output frame of {label}")
+
+
 def widget_outputs(frame):
     """The frame's widget views: (rendered, error text) of each, in order."""
     return frame.locator(".widget-output").evaluate_all(
@@ -366,11 +373,15 @@ def status_text(root):
     return " ".join(root.locator(".widget-html-content").all_inner_texts())
 
 
-def wait_for_status(root, pattern):
-    """Whether the widget's status lines match ``pattern`` within RESPONSE_S seconds."""
+PREDICTION = r"The network reads a \d"
+
+
+def wait_for_status(root, pattern, shown=True):
+    """Whether ``pattern`` is (``shown``) or is not in the widget's status lines within
+    RESPONSE_S seconds."""
     deadline = time.monotonic() + RESPONSE_S
     while time.monotonic() < deadline:
-        if re.search(pattern, status_text(root)):
+        if bool(re.search(pattern, status_text(root))) == shown:
             return True
         time.sleep(0.2)
     return False
@@ -388,7 +399,7 @@ def check_pad_stroke(page, root):
         page.mouse.move(x, box["y"] + box["height"] * fraction, steps=3)
     page.mouse.up()
     root.locator("button", has_text="Predict").click()
-    if not wait_for_status(root, r"The network reads a \d"):
+    if not wait_for_status(root, PREDICTION):
         return (f"digit pad: no prediction within {RESPONSE_S} s of a stroke and Predict "
                 f"(status: {status_text(root)!r})")
     return None
@@ -408,14 +419,14 @@ def digit_png():
 def check_pad_upload(root):
     """Clear, then a picture through the pad's file input: the pad reads it. A finding, or None."""
     root.locator("button", has_text="Clear").click()
-    if not wait_for_status(root, r"empty"):
-        return f"digit pad: Clear did not empty the pad (status: {status_text(root)!r})"
+    if not wait_for_status(root, PREDICTION, shown=False):
+        return f"digit pad: Clear left the prediction shown (status: {status_text(root)!r})"
     upload = root.locator("input[type=file]")
     if not upload.count():
         return "digit pad: no file input to upload a picture with"
     upload.first.set_input_files(files=[{"name": "one.png", "mimeType": "image/png",
                                          "buffer": digit_png()}])
-    if not wait_for_status(root, r"The network reads a \d"):
+    if not wait_for_status(root, PREDICTION):
         return (f"digit pad: no prediction within {RESPONSE_S} s of uploading a picture "
                 f"(status: {status_text(root)!r})")
     return None
@@ -472,3 +483,83 @@ def test_widgets_under_colabs_widget_manager(environment, bundle, browser, serve
         host.close()
         server.shut_down_kernels()
     assert not findings, "under Colab's widget manager:\n- " + "\n- ".join(findings)
+
+
+# What the course works around: checked here, so the checks above are known to catch it -------
+LIMITS_CELL = """
+import ipywidgets as widgets
+
+released = widgets.IntSlider(3, max=9, continuous_update=False, description="released")
+continuous = widgets.IntSlider(3, max=9, continuous_update=True, description="continuous")
+upload = widgets.FileUpload(description="upload")
+seen = widgets.HTML()
+
+
+def show(_=None):
+    seen.value = (f"released={released.value} continuous={continuous.value} "
+                  f"uploads={len(upload.value)}")
+
+
+for control in (released, continuous, upload):
+    control.observe(show, names="value")
+show()
+widgets.VBox([released, continuous, upload, seen])
+"""
+
+
+@pytest.mark.browser
+def test_what_colabs_manager_loses(environment, bundle, browser, server):
+    """Under Colab's manager and ipywidgets 7.7.1, an arrow key on a slider that updates on
+    release, and a file chosen in ``FileUpload``, never reach Python; a drag does.
+
+    Why the course's sliders update continuously and its pad reads files itself. The kernel
+    handles messages in order, so a later key press on the continuous slider that arrives
+    shows that the earlier one was never sent. If this fails, the manager has changed.
+    """
+    host = Page(browser, server, bundle)
+    try:
+        host.open()
+        assert host.run(LIMITS_CELL, "limits")["status"] == "ok"
+        frame = output_frame(host.page, "limits")
+        wait_until(lambda: frame.locator(ROOTS).count(), RENDER_S, "the widgets to render")
+        root = frame.locator(ROOTS).first
+        released, continuous = (root.locator(".noUi-handle").nth(index) for index in (0, 1))
+        reveal(released)
+        seen = root.locator(".widget-html-content")
+
+        def press_and_wait(handle, expected):
+            handle.focus()
+            handle.press("ArrowRight")
+            assert wait_for_status(root, re.escape(expected)), (
+                f"{seen.inner_text()}; slider at {slider_value(handle)}; {host.errors}")
+
+        press_and_wait(continuous, "continuous=4")  # the round trip works
+        released.focus()
+        released.press("ArrowRight")
+        assert slider_value(released) == "4.0"  # the slider moved on the page...
+        press_and_wait(continuous, "continuous=5")
+        assert "released=3" in seen.inner_text()  # ...but Python never heard of it
+
+        box = released.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        host.page.mouse.move(x, y)
+        host.page.mouse.down()
+        host.page.mouse.move(x + DRAG_PX, y, steps=8)
+        host.page.mouse.up()
+        assert wait_for_status(root, r"released=[5-9]"), seen.inner_text()  # a drag arrives
+
+        with host.page.expect_file_chooser() as chooser:  # its file input is not in the page
+            root.locator("button.widget-upload").click()
+        chooser.value.set_files(
+            files=[{"name": "one.png", "mimeType": "image/png", "buffer": digit_png()}])
+        wait_until(lambda: "(1)" in root.locator("button.widget-upload").inner_text(), RESPONSE_S,
+                   "the upload button to count the file")
+        time.sleep(1)  # the frame's message to the host is on its way; then the kernel runs
+        # this after the upload's message: it has the file, or never will
+        assert host.run("print(len(upload.value), upload._counter)", "uploaded")["status"] == "ok"
+        printed = output_frame(host.page, "uploaded").locator("pre.stdout")
+        wait_until(printed.count, RESPONSE_S, "the kernel to print what it received")
+        assert printed.inner_text().split() == ["0", "0"]
+    finally:
+        host.close()
+        server.shut_down_kernels()
