@@ -167,7 +167,7 @@ class SlidingWindowStepper(InteractiveFigure):
     def _make_controls(self) -> dict[str, widgets.Widget]:
         last = self.n_steps - 1
         slider = widgets.IntSlider(value=self.step, min=0, max=last, description="step",
-                                   continuous_update=False)
+                                   continuous_update=True)
         play = widgets.Play(value=self.step, min=0, max=last, interval=700, description="play")
         widgets.jslink((play, "value"), (slider, "value"))  # in the browser: play moves the slider
         back = widgets.Button(description="◀ back", layout=widgets.Layout(width="90px"))
@@ -289,7 +289,7 @@ class KernelPlayground(InteractiveFigure):
         preset = widgets.Dropdown(options=[*PRESETS, CUSTOM], value=self.preset,
                                   description="preset")
         index = widgets.IntSlider(value=self.index, min=0, max=len(self.images) - 1,
-                                  description="digit", continuous_update=False)
+                                  description="digit", continuous_update=True)
         preset.observe(lambda change: change["new"] != CUSTOM
                        and self._from_control(preset=change["new"]), names="value")
         index.observe(lambda change: self._from_control(index=change["new"]), names="value")

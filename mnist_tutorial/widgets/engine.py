@@ -45,10 +45,33 @@ and Colab: unlike an ``Output`` widget it needs no output capture, which nbconve
 can deadlock on (jupyter/nbconvert#1921, jupyter/nbclient#312). Only APIs that ipywidgets 7.7
 (Colab) and 8 share are used. ``benchmarks/widget_latency.py`` measures the time from a control
 change to the new picture.
+
+How the picture follows the hand: sliders send every value while they move
+(``continuous_update=True``), faster than a picture is drawn (30-60 ms). The kernel handles
+messages one at a time, so the values that arrive while a picture is drawn wait in its queue;
+drawing each in turn would leave the picture ever further behind the hand. Instead, changes that
+arrive from the browser are coalesced, the latest value winning:
+
+- A change from the browser (the kernel is handling a ``comm_msg``) is checked and stored at
+  once (a few milliseconds: the state, ``explorer.step`` and the like, is always the latest), but
+  drawing waits on the kernel's event loop (``asyncio``, which ipykernel 6.17 and 7 run on)
+  until no other change has been handled for ``QUIET_S``. Messages that queued during a drawing
+  are handled back to back, much closer together than that, so they end in one picture, of the
+  last of them; a steady stream is still drawn at least every ``LONGEST_WAIT_S``. Waiting for
+  quiet needs nothing from ipykernel's internals, unlike peeking into its queue.
+- It ends on the final value: a stored change always leaves a drawing scheduled (a timer that,
+  when it fires, either waits on or draws), and a drawing shows the state as it is then, which
+  includes every change handled before it. A change after it schedules the next one.
+- Changes made by code (``set``, an attribute, a control's ``value`` or ``click()`` in a cell or a
+  test) are drawn before the call returns, as before. JupyterLab's and Notebook's widget
+  JavaScript also hold back a model's next message until the kernel has handled the previous
+  one; Colab's widget manager reports a message as handled once it is sent, so there the
+  coalescing in the kernel is what keeps up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Hashable
 
@@ -64,6 +87,8 @@ from mnist_tutorial.plotting import figure_png
 DPI = 72  # pixels per inch of the pictures the widgets show: 10 pt text is 10 pixels high
 BACKGROUNDS = 8  # static parts kept per figure (each about 1 MB)
 FIGURES = 3  # figures kept per widget: a layer with another number of channels and back
+QUIET_S = 0.005  # a change from the browser is drawn once no other came for this long...
+LONGEST_WAIT_S = 0.1  # ...or when the first change not drawn yet is this old
 
 
 def setting(name: str, doc: str | None = None) -> property:
@@ -71,6 +96,20 @@ def setting(name: str, doc: str | None = None) -> property:
     return property(lambda self: self._settings[name],
                     lambda self, value: self.set(**{name: value}),
                     doc=doc or f"The {name} (setting it goes through ``set``).")
+
+
+def browser_event_loop() -> asyncio.AbstractEventLoop | None:
+    """The kernel's running event loop while it handles a widget message from the browser, else
+    None (code in a cell or a test, or no kernel)."""
+    from IPython import get_ipython
+
+    get_parent = getattr(getattr(get_ipython(), "kernel", None), "get_parent", None)
+    if get_parent is None or get_parent("shell").get("header", {}).get("msg_type") != "comm_msg":
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 class InteractiveFigure:
@@ -105,6 +144,11 @@ class InteractiveFigure:
         self._figures: collections.OrderedDict = collections.OrderedDict()
         self._syncing = False
         self._error = ""
+        # coalescing changes from the browser (module docstring): None when the widget shows
+        # the state, else whether its picture is behind too (not only its status line)
+        self._undrawn: bool | None = None
+        self._draw_timer: asyncio.TimerHandle | None = None
+        self._first_undrawn = self._last_change = 0.0  # by the event loop's clock
 
     # --- what subclasses provide ------------------------------------------------------------
     def _apply(self, settings: dict) -> None:
@@ -174,12 +218,7 @@ class InteractiveFigure:
     # --- the shared API -----------------------------------------------------------------------
     def set(self, **settings) -> None:
         """Change any settings (names in ``SETTINGS``); checked first, then everything updates."""
-        unknown = [name for name in settings if name not in self.SETTINGS]
-        if unknown:
-            raise ValueError(f"unknown setting {unknown[0]!r}: choose from {list(self.SETTINGS)}")
-        with one_thread():
-            self._apply(settings)
-        self._error = ""
+        self._store(settings)
         self._refresh()
 
     def plot(self) -> Figure | None:
@@ -262,20 +301,55 @@ class InteractiveFigure:
         display(self.widget)
 
     # --- plumbing -------------------------------------------------------------------------------
+    def _store(self, settings: dict) -> None:
+        """Check and apply ``settings`` (a ``ValueError`` changes nothing), without drawing."""
+        unknown = [name for name in settings if name not in self.SETTINGS]
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}: choose from {list(self.SETTINGS)}")
+        with one_thread():
+            self._apply(settings)
+        self._error = ""
+
     def _from_control(self, **settings) -> None:
-        """What a control's observer calls: ``set``; a bad value is reported in the status line."""
+        """What a control's observer calls: ``set``, drawn at once for code and coalesced for the
+        browser (module docstring); a bad value is reported in the status line."""
         if self._syncing:
             return
         try:
-            self.set(**settings)
+            self._store(settings)
+            picture = True
         except ValueError as error:
             self._error = str(error)
-            self._refresh(picture=False)
+            picture = False
+        loop = browser_event_loop()
+        if loop is None:
+            self._refresh(picture)
+            return
+        self._undrawn = picture or bool(self._undrawn)
+        self._last_change = loop.time()
+        if self._draw_timer is None:
+            self._first_undrawn = self._last_change
+            self._draw_timer = loop.call_later(min(QUIET_S, LONGEST_WAIT_S),
+                                               self._draw_when_quiet)
+
+    def _draw_when_quiet(self) -> None:
+        """The timer of a change from the browser: wait on while changes come, else draw."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        quiet_for, waited = now - self._last_change, now - self._first_undrawn
+        if quiet_for < QUIET_S and waited < LONGEST_WAIT_S:
+            wait = min(QUIET_S - quiet_for, LONGEST_WAIT_S - waited)
+            self._draw_timer = loop.call_later(wait, self._draw_when_quiet)
+            return
+        self._draw_timer = None
+        if self._undrawn is not None:  # None: drawn meanwhile, by code
+            self._refresh(self._undrawn)
 
     def _refresh(self, picture: bool = True) -> None:
         """Controls, status line and (once) the picture follow the state, once the widget exists."""
         if self._widget is None:
             return
+        picture, self._undrawn = picture or bool(self._undrawn), None
         self._syncing = True
         try:
             self._show_controls()

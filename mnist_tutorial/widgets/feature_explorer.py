@@ -265,7 +265,7 @@ class FeatureExplorer(InteractiveFigure):
         classes = [("every class", -1)] + [(str(digit), digit) for digit in range(10)]
         controls = {
             "digit": widgets.IntSlider(min=0, max=max(len(self.candidates) - 1, 0),
-                                       description="digit no.", continuous_update=False),
+                                       description="digit no.", continuous_update=True),
             "random": widgets.Button(description="random digit", icon="random"),
             "class": widgets.Dropdown(options=classes, description="class"),
             "misclassified": widgets.Checkbox(description="misclassified only", indent=False),

@@ -157,13 +157,13 @@ class GradientExplorer(InteractiveFigure):
     def _make_controls(self) -> dict[str, widgets.Widget]:
         controls = {
             "channel": widgets.IntSlider(value=self.channel, min=0, max=CONV2[0] - 1,
-                                         description="channel", continuous_update=False),
+                                         description="channel", continuous_update=True),
             "row": widgets.IntSlider(value=self.cell[0], min=0, max=CONV2[1] - 1,
-                                     description="row", continuous_update=False),
+                                     description="row", continuous_update=True),
             "column": widgets.IntSlider(value=self.cell[1], min=0, max=CONV2[2] - 1,
-                                        description="column", continuous_update=False),
+                                        description="column", continuous_update=True),
             "digit": widgets.IntSlider(value=self.index, min=0, max=len(self.images) - 1,
-                                       description="digit", continuous_update=False),
+                                       description="digit", continuous_update=True),
             "target": widgets.ToggleButtons(options=[("conv2 output", "conv2"),
                                                      ("class score", "score")],
                                             value=self.target, description="number"),

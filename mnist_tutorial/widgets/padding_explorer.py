@@ -215,7 +215,7 @@ class PaddingStrideExplorer(InteractiveFigure):
             value = self._settings[name]
             controls[name] = widgets.IntSlider(value=value, min=self.MINIMUM[name],
                                                max=max(self.SLIDER_MAXIMUM[name], value),
-                                               description=name, continuous_update=False)
+                                               description=name, continuous_update=True)
         return self._watch(controls)
 
     def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:

@@ -182,11 +182,11 @@ class PoolingExplorer(InteractiveFigure):
             value = getattr(self, name)
             controls[name] = widgets.IntSlider(value=value, min=self.MINIMUM[name],
                                                max=max(self.SLIDER_MAXIMUM[name], value),
-                                               description=name, continuous_update=False)
+                                               description=name, continuous_update=True)
         for name, value in zip(("row", "column"), self.cell):
             controls[name] = widgets.IntSlider(value=value, min=0, max=value,
                                                description=f"cell {name}",
-                                               continuous_update=False)
+                                               continuous_update=True)
         return self._watch(controls)
 
     def _arrange(self, controls: dict[str, widgets.Widget]) -> list[widgets.Widget]:

@@ -1,6 +1,11 @@
 """The shared widget layer: one API for all six widgets, one picture per change, drawn right."""
 
+import asyncio
 import io
+import json
+import os
+import sys
+import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -235,3 +240,198 @@ def test_the_figure_is_made_anew_only_when_its_panels_change(model, digits):
     maps = [axes for axes in figure.axes if axes.get_title().startswith("channel")]
     assert np.allclose(maps[3].images[0].get_array(), explorer.feature_maps[3].numpy())
 
+
+
+# --- changes from the browser: coalesced, and the picture ends on the final value --------------
+def two_steppers(digits):
+    """A stepper with 36 steps, and a second one like it whose picture is the reference."""
+    image = digits.images[0, 0, 5:11, 8:14]
+    steppers = [SlidingWindowStepper(image, HORIZONTAL_EDGES, padding=1) for _ in range(2)]
+    return [(stepper, picture_of(stepper.widget)) for stepper in steppers]
+
+
+def send_from_browser(explorer, name, values, gap, monkeypatch):
+    """Set control ``name`` to each value as a browser message would, ``gap`` seconds apart (0:
+    back to back, as messages that queued during a drawing), and wait until it is drawn."""
+    async def send():
+        for value in values:
+            explorer.controls[name].value = value
+            if gap:
+                await asyncio.sleep(gap)
+        for _ in range(1000):
+            if explorer._draw_timer is None:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the change from the browser was never drawn")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(widget_module, "browser_event_loop", asyncio.get_running_loop)
+        asyncio.run(send())
+
+
+@pytest.mark.parametrize(("gap", "quiet"), [(0.0, 0.05), (0.002, 0.05), (0.02, 0.01)],
+                         ids=["back to back", "stream", "spaced"])
+def test_browser_changes_are_coalesced_and_end_on_the_final_value(gap, quiet, digits,
+                                                                  monkeypatch):
+    (stepper, picture), (reference, reference_picture) = two_steppers(digits)
+    monkeypatch.setattr(widget_module, "QUIET_S", quiet)
+    monkeypatch.setattr(widget_module, "LONGEST_WAIT_S", 10.0)
+    pictures = []
+    picture.observe(lambda change: pictures.append(change["new"]), names="value")
+    send_from_browser(stepper, "step", range(1, 21), gap, monkeypatch)
+    reference.controls["step"].value = 20  # set directly, by code: drawn at once
+    assert stepper.step == 20 and bytes(picture.value) == bytes(reference_picture.value)
+    if gap < quiet:
+        assert len(pictures) == 1  # the 19 stale values were never drawn
+    else:
+        assert len(pictures) == 20  # each change had the time to be drawn
+
+
+def test_a_steady_stream_is_drawn_while_it_lasts(digits, monkeypatch):
+    (stepper, picture), (reference, reference_picture) = two_steppers(digits)
+    monkeypatch.setattr(widget_module, "QUIET_S", 0.05)  # never quiet: changes every 2 ms...
+    monkeypatch.setattr(widget_module, "LONGEST_WAIT_S", 0.01)  # ...but drawn every 10 ms
+    pictures = []
+    picture.observe(lambda change: pictures.append(bytes(change["new"])), names="value")
+    send_from_browser(stepper, "step", range(1, 21), 0.002, monkeypatch)
+    reference.controls["step"].value = 20
+    assert 2 <= len(pictures) < 20 and pictures[-1] == bytes(reference_picture.value)
+
+
+def test_a_change_by_code_draws_what_the_browser_changed(digits, monkeypatch):
+    (stepper, picture), _ = two_steppers(digits)
+    monkeypatch.setattr(widget_module, "browser_event_loop", asyncio.get_running_loop)
+    pictures = []
+    picture.observe(lambda change: pictures.append(change["new"]), names="value")
+
+    async def browser_then_code():
+        stepper.controls["step"].value = 5  # from the browser: not drawn yet
+        assert pictures == [] and stepper.step == 5  # but stored at once
+        monkeypatch.setattr(widget_module, "browser_event_loop", lambda: None)
+        stepper.set(step=6)  # by code: drawn at once
+        assert len(pictures) == 1
+        while stepper._draw_timer is not None:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(browser_then_code())
+    assert len(pictures) == 1 and bytes(picture.value) == stepper.png()  # not drawn twice
+
+
+def test_a_bad_value_from_the_browser_is_reported_when_drawn(monkeypatch):
+    explorer = PoolingExplorer(torch.arange(36.0).view(6, 6), size=2, cell=(2, 2))
+    status, picture = explorer.widget.children[-2], picture_of(explorer.widget)
+    before = bytes(picture.value)
+    monkeypatch.setattr(widget_module, "browser_event_loop", asyncio.get_running_loop)
+
+    async def bad_value():
+        explorer._from_control(cell=(5, 5))  # what a stale slider could send
+        assert "outside" not in status.value  # not drawn yet
+        while explorer._draw_timer is not None:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(bad_value())
+    assert "outside the pooled map" in status.value and explorer.cell == (2, 2)
+    assert bytes(picture.value) == before
+
+
+class FakeKernel:
+    def __init__(self, msg_type):
+        self.msg_type = msg_type
+
+    def get_parent(self, channel):
+        assert channel == "shell"
+        return {"header": {"msg_type": self.msg_type}}
+
+
+@pytest.mark.parametrize("msg_type", ["comm_msg", "execute_request", None])
+def test_only_a_browser_message_is_drawn_on_the_event_loop(msg_type, monkeypatch):
+    shell = type("Shell", (), {"kernel": FakeKernel(msg_type)})() if msg_type else None
+    monkeypatch.setattr("IPython.get_ipython", lambda: shell)
+
+    async def inside_the_loop():
+        return widget_module.browser_event_loop(), asyncio.get_running_loop()
+
+    found, loop = asyncio.run(inside_the_loop())
+    assert found is (loop if msg_type == "comm_msg" else None)
+    assert widget_module.browser_event_loop() is None  # no running loop: drawn at once
+
+
+# --- the same in a real kernel, with messages sent as Colab's widget manager sends them ----------
+KERNEL_SETUP = """
+import json, torch
+from mnist_tutorial.kernels import HORIZONTAL_EDGES
+from mnist_tutorial.widgets.convolution_explorer import SlidingWindowStepper
+image = torch.randn(6, 6, generator=torch.Generator().manual_seed(0))
+stepper, reference = (SlidingWindowStepper(image, HORIZONTAL_EDGES, padding=1) for _ in range(2))
+pictures = []
+stepper.widget.children[-1].observe(lambda change: pictures.append(1), names="value")
+_ = reference.widget
+print(json.dumps(stepper.controls["step"].model_id))
+"""
+KERNEL_DRAWN = "print(json.dumps(stepper._draw_timer is None and stepper._undrawn is None))"
+KERNEL_CHECK = """
+reference.set(step={final})
+print(json.dumps([len(pictures), stepper.step, bytes(stepper.widget.children[-1].value)
+                  == bytes(reference.widget.children[-1].value)]))
+pictures.clear()
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    """A kernel of this Python (ipykernel), and a function that runs code there: its JSON print."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    folder = tmp_path_factory.mktemp("kernels")
+    (folder / "course").mkdir()
+    (folder / "course" / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "course", "language": "python"}))
+    manager = KernelManager(kernel_name="course",
+                            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(folder)]))
+    manager.start_kernel(env={**os.environ, "MPLBACKEND": "Agg"})
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+
+        def run(code):
+            printed = []
+
+            def output(message):
+                if message["msg_type"] == "stream":
+                    printed.append(message["content"]["text"])
+                elif message["msg_type"] == "error":
+                    printed.append("\n".join(message["content"]["traceback"]))
+
+            reply = client.execute_interactive(code, output_hook=output, timeout=120)
+            assert reply["content"]["status"] == "ok", "".join(printed)
+            return json.loads("".join(printed))
+
+        run.client = client
+        yield run
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.01], ids=["queued", "while drawing"])
+def test_a_kernel_coalesces_a_burst_of_browser_messages(kernel, gap):
+    """20 slider values sent without waiting for the kernel, as Colab's widget manager does
+    (JupyterLab's waits for each to be handled): back to back, or 10 ms apart (a picture takes
+    longer to draw). Stale values are skipped and the picture ends on the final one."""
+    comm = kernel(KERNEL_SETUP)
+    client = kernel.client
+    for value in range(1, 21):
+        client.shell_channel.send(client.session.msg("comm_msg", {
+            "comm_id": comm, "data": {"method": "update", "state": {"value": value},
+                                      "buffer_paths": []}}))
+        time.sleep(gap)
+    for _ in range(300):  # each run waits behind the messages, and lets a timer fire after
+        if kernel(KERNEL_DRAWN):
+            break
+        time.sleep(0.1)
+    pictures, step, same = kernel(KERNEL_CHECK.format(final=20))
+    assert step == 20 and same, "the picture does not show the final value"
+    assert 1 <= pictures < 20 and (gap or pictures <= 3), f"{pictures} pictures for 20 values"
