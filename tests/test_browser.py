@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -425,3 +426,207 @@ def check_digit_pad(page, root):
     root.locator("button", has_text="Clear").click()
     wait_until(lambda: strokes() == "Drawing pad: 0 strokes" and lit_pixels(canvas) == 0,
                WIDGET_RESPONSE_S, "Clear to wipe the pad's canvas")
+
+
+# --- pictures that follow the slider -------------------------------------------------------------
+EXPLORERS_SETUP = """\
+import hashlib, json
+import ipywidgets as widgets
+import torch
+from mnist_tutorial.data import load_split
+from mnist_tutorial.kernels import HORIZONTAL_EDGES
+from mnist_tutorial.models import BlogNet
+from mnist_tutorial.widgets.convolution_explorer import KernelPlayground, SlidingWindowStepper
+from mnist_tutorial.widgets.feature_explorer import FeatureExplorer
+from mnist_tutorial.widgets.gradient_explorer import GradientExplorer
+from mnist_tutorial.widgets.padding_explorer import PaddingStrideExplorer
+from mnist_tutorial.widgets.pooling_explorer import PoolingExplorer
+
+torch.manual_seed(0)
+digits = load_split("mnist", train=False, quick=True)
+digits = type(digits)(digits.images[:40], digits.labels[:40])
+explorers = {
+    "sliding window stepper": SlidingWindowStepper(digits.images[0, 0, 5:11, 8:14],
+                                                   HORIZONTAL_EDGES, padding=1),
+    "kernel playground": KernelPlayground(digits.images[:30], digits.labels[:30],
+                                          preset="sharpen"),
+    "padding/stride explorer": PaddingStrideExplorer(size=7, kernel=3, padding=1),
+    "pooling explorer": PoolingExplorer(digits.images[0], size=2),
+    "feature explorer": FeatureExplorer(BlogNet().eval(), digits),
+    "gradient explorer": GradientExplorer(BlogNet(), digits.images[:30, 0]),
+}
+
+
+def shown():
+    \"\"\"Each explorer's slider values by label, and digests of its picture and of png().\"\"\"
+    def digest(png):
+        return hashlib.sha256(bytes(png)).hexdigest()
+
+    return {name: {"sliders": {control.description: control.value
+                               for control in explorer.controls.values()
+                               if isinstance(control, widgets.IntSlider)},
+                   "shown": digest(explorer.widget.children[-1].value),
+                   "png": digest(explorer.png())}
+            for name, explorer in explorers.items()}
+"""
+PRESSES = 12  # isolated key presses per explorer, for the median
+BURST = 20  # key presses in a row, as a held arrow key sends them
+KEY_REPEAT_S = 0.033  # a held key repeats about 30 times a second
+# In the page: the time of every key press in the widget and of every new picture.
+WATCH_PICTURE = """root => {
+    root.__keys = []; root.__pictures = [];
+    root.addEventListener('keydown', () => root.__keys.push(performance.now()), true);
+    new MutationObserver(() => root.__pictures.push(performance.now()))
+        .observe(root.querySelector('img'), {attributes: true, attributeFilter: ['src']});
+}"""
+SHOWN_DIGEST = """async root => {
+    const bytes = await (await fetch(root.querySelector('img').src)).arrayBuffer();
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    return Array.from(digest, byte => byte.toString(16).padStart(2, '0')).join('');
+}"""
+
+
+def bouncing_keys(value, low, high, count):
+    """``count`` arrow keys that each move a slider at ``value`` (turning at its ends); the
+    keys and the value they end on."""
+    keys, step = [], 1 if value < high else -1
+    for _ in range(count):
+        if not low <= value + step <= high:
+            step = -step
+        value += step
+        keys.append("ArrowRight" if step > 0 else "ArrowLeft")
+    return keys, value
+
+
+def pictures_in(root):
+    """How many new pictures the page has shown in the widget since ``WATCH_PICTURE``."""
+    return root.evaluate("root => root.__pictures.length")
+
+
+def no_new_picture(root):
+    """A condition for ``wait_until_steady``: no new picture since the last call.
+
+    The kernel draws a picture from the browser after it has reported itself idle (the
+    coalescing in ``mnist_tutorial.widgets.engine``), so its being idle says nothing here.
+    """
+    seen = [-1]
+
+    def condition():
+        count = pictures_in(root)
+        unchanged, seen[0] = count == seen[0], count
+        return unchanged
+
+    return condition
+
+
+def latencies(root, presses):
+    """Milliseconds from each of the last ``presses`` key presses to the next new picture."""
+    return root.evaluate("""(root, presses) => root.__keys.slice(-presses).map(key =>
+        (root.__pictures.find(time => time > key) ?? NaN) - key)""", presses)
+
+
+def explorers_notebook(path):
+    """A notebook that shows the six explorers, one a cell, and then reports what they show."""
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell(EXPLORERS_SETUP)]
+    cells += [nbformat.v4.new_code_cell(f"explorers[{name!r}]") for name in
+              ("sliding window stepper", "kernel playground", "padding/stride explorer",
+               "pooling explorer", "feature explorer", "gradient explorer")]
+    cells.append(nbformat.v4.new_code_cell("print(json.dumps(shown()))"))
+    notebook = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(notebook, path)
+
+
+def report_of_kernel(page, lab, name):
+    """Run the notebook's last cell again: what each explorer shows, as the kernel sees it."""
+    cell = page.locator(".jp-Notebook .jp-CodeCell").last
+    old = cell.locator(".jp-InputPrompt").inner_text()
+    cell.locator(".jp-InputPrompt").click()
+    page.keyboard.press("Control+Enter")
+    wait_until(lambda: re.fullmatch(r"\[\d+\]:", prompt := cell.locator(
+        ".jp-InputPrompt").inner_text().strip()) and prompt != old.strip(), WIDGET_RESPONSE_S,
+        "the report cell to run again")
+    wait_until_steady(lambda: kernel_is_idle(page, lab, name), 1, WIDGET_RESPONSE_S,
+                      "the kernel to finish the report")
+    return json.loads(cell.locator(".jp-OutputArea-output").last.inner_text())
+
+
+@pytest.mark.browser
+def test_pictures_follow_slider_keys(browser, lab, page, tmp_path):
+    """Each explorer's picture follows its first slider's arrow keys, and ends on the last value.
+
+    Prints the milliseconds from a key press to the next new picture (measured in the page:
+    a key listener and a MutationObserver on the picture), as the median of ``PRESSES``
+    isolated presses and of the ``BURST`` presses of a held key; the figures also go to
+    ``slider_latency.json`` in the test's temporary folder. Nothing asserts on time.
+    """
+    from mnist_tutorial.data import data_root, missing_files
+
+    if missing_files("mnist", data_root()):
+        skip_or_fail(f"MNIST is not in {data_root()}: set MNIST_TUTORIAL_DATA")
+    name = "slider_latency.ipynb"
+    explorers_notebook(lab.root / name)
+    open_notebook(page, lab, name)
+    run_all_cells(page)
+    wait_for_run_to_finish(page, lab, name)
+    assert not error_outputs(page), error_outputs(page)
+    wait_until(lambda: not widget_problems(page), WIDGET_RESPONSE_S, "the widgets to render")
+    roots = page.locator(ROOT_WIDGETS)
+    names = list(report_of_kernel(page, lab, name))
+    assert roots.count() == len(names)
+
+    figures, finals = {}, {}
+    for index, explorer in enumerate(names):
+        root = roots.nth(index)
+        slider = root.locator(".widget-slider").first
+        label, handle = slider.locator(".widget-label").inner_text(), slider.locator(".noUi-handle")
+        handle.scroll_into_view_if_needed()
+        root.evaluate(WATCH_PICTURE)
+        handle.focus()
+        low, high = (round(float(handle.get_attribute(f"aria-value{end}")))
+                     for end in ("min", "max"))
+        value = round(float(slider_value(handle)))
+        keys, value = bouncing_keys(value, low, high, PRESSES)
+        for key in keys:  # one at a time: each picture is drawn before the next key
+            count = pictures_in(root)
+            handle.press(key)
+            wait_until(lambda root=root, count=count: pictures_in(root) > count,
+                       WIDGET_RESPONSE_S, f"the {explorer}'s picture after {key}",
+                       interval=0.02)
+            time.sleep(0.2)
+        isolated = latencies(root, PRESSES)
+        keys, value = bouncing_keys(value, low, high, BURST)
+        count = pictures_in(root)
+        for key in keys:  # as a held key: the next before the picture is drawn
+            handle.press(key)
+            time.sleep(KEY_REPEAT_S)
+        wait_until_steady(no_new_picture(root), 1, WIDGET_RESPONSE_S,
+                          f"the {explorer} to finish drawing")
+        held = latencies(root, BURST)
+        last = root.evaluate("root => root.__pictures.at(-1) - root.__keys.at(-1)")
+        pictures = pictures_in(root) - count
+        assert round(float(slider_value(handle))) == value, f"{explorer}: not at {value}"
+        finals[explorer] = (label, value, root.evaluate(SHOWN_DIGEST))
+        figures[explorer] = {
+            "median ms, isolated presses": statistics.median(isolated),
+            "median ms, held key": statistics.median(held),
+            "ms from the last held press to the last picture": last,
+            "pictures for the held key's presses": pictures}
+        assert all(time_ms > 0 for time_ms in isolated), f"{explorer}: {isolated}"
+
+    path = tmp_path / "slider_latency.json"
+    path.write_text(json.dumps(figures, indent=1))
+    print(f"\nslider key to new picture ({PRESSES} isolated presses, {BURST} held; "
+          f"the machine's load average: {os.getloadavg()[0]:.2f}), also in {path}:")
+    for explorer, figure in figures.items():
+        print(f"  {explorer:24} " + ", ".join(f"{label} {number:.0f}"
+                                              for label, number in figure.items()))
+
+    report = report_of_kernel(page, lab, name)  # the kernel's side of the same pictures
+    for explorer, (label, value, digest) in finals.items():
+        kernel = report[explorer]
+        assert kernel["sliders"][label] == value, f"{explorer}: the kernel has {kernel}"
+        assert digest == kernel["shown"] == kernel["png"], (
+            f"{explorer}: the page does not show the picture of the final value {value}")
