@@ -391,6 +391,7 @@ def check_pad_stroke(page, root):
     """A stroke drawn with the mouse, then Predict: the pad reads a digit. A finding, or None."""
     canvas = root.locator("canvas").first
     reveal(canvas)
+    before = image_sources(root)
     box = canvas.bounding_box()
     x = box["x"] + box["width"] / 2
     page.mouse.move(x, box["y"] + box["height"] * 0.2)
@@ -402,6 +403,8 @@ def check_pad_stroke(page, root):
     if not wait_for_status(root, PREDICTION):
         return (f"digit pad: no prediction within {RESPONSE_S} s of a stroke and Predict "
                 f"(status: {status_text(root)!r})")
+    if not picture_changes(root, before):
+        return f"digit pad: the picture did not change within {RESPONSE_S} s of a prediction"
     return None
 
 
@@ -424,11 +427,14 @@ def check_pad_upload(root):
     upload = root.locator("input[type=file]")
     if not upload.count():
         return "digit pad: no file input to upload a picture with"
+    before = image_sources(root)
     upload.first.set_input_files(files=[{"name": "one.png", "mimeType": "image/png",
                                          "buffer": digit_png()}])
     if not wait_for_status(root, PREDICTION):
         return (f"digit pad: no prediction within {RESPONSE_S} s of uploading a picture "
                 f"(status: {status_text(root)!r})")
+    if not picture_changes(root, before):
+        return f"digit pad: the picture did not change within {RESPONSE_S} s of an upload"
     return None
 
 
@@ -458,6 +464,7 @@ def test_widgets_under_colabs_widget_manager(environment, bundle, browser, serve
         assert views, "the cells showed no widget"
 
         explorers = pads = 0
+        readings = []  # what the pad read from the stroke and from the upload
         for frame in frames:
             roots = frame.locator(ROOTS)
             for index in range(roots.count()):
@@ -465,8 +472,10 @@ def test_widgets_under_colabs_widget_manager(environment, bundle, browser, serve
                 name = f"{frame.url.split('cell=')[1].split('&')[0]} widget {index}"
                 if root.locator("canvas").count():
                     pads += 1
-                    findings += filter(None, [check_pad_stroke(host.page, root),
-                                              check_pad_upload(root)])
+                    findings += filter(None, [check_pad_stroke(host.page, root)])
+                    readings.append(re.search(PREDICTION + r".*?\)", status_text(root)))
+                    findings += filter(None, [check_pad_upload(root)])
+                    readings.append(re.search(PREDICTION + r".*?\)", status_text(root)))
                 elif root.locator(SLIDER_HANDLES).count() and root.locator("img").count():
                     explorers += 1
                     findings += filter(None, [check_keyboard(root, name),
@@ -474,7 +483,8 @@ def test_widgets_under_colabs_widget_manager(environment, bundle, browser, serve
         findings += host.problems()
         findings += host.errors
         print(f"\n{notebook.name}: {len(cells_to_run(notebook))} cells ran in {ran:.0f} s; "
-              f"{len(views)} widget views, {explorers} explorers and {pads} digit pads checked; "
+              f"{len(views)} widget views, {explorers} explorers and {pads} digit pads checked "
+              f"(the pad read: {[reading and reading[0] for reading in readings]}); "
               f"CDN files served: {sorted(set(host.requests))}; "
               f"{time.monotonic() - started:.0f} s in all")
     finally:
