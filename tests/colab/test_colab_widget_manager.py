@@ -310,6 +310,12 @@ def reveal(element):
     time.sleep(0.2)
 
 
+def settled_views(frames):
+    """Every widget view of the frames as (rendered, error), once each has rendered or failed."""
+    views = [view for frame in frames for view in widget_outputs(frame)]
+    return views if all(rendered or error for rendered, error in views) else None
+
+
 def image_sources(root):
     return root.locator("img").evaluate_all("images => images.map(image => image.src)")
 
@@ -456,12 +462,12 @@ def test_widgets_under_colabs_widget_manager(environment, bundle, browser, serve
         ran = time.monotonic() - started
 
         frames = output_frames(host.page)
-        views = wait_until(
-            lambda: (lambda outputs: outputs if all(done or error for done, error in outputs)
-                     else None)([view for frame in frames for view in widget_outputs(frame)]),
-            RENDER_S, "every widget view to render or fail")
+        views = wait_until(lambda: settled_views(frames), RENDER_S,
+                           "every widget view to render or fail")
         findings += [f"a widget view did not render: {error}" for _, error in views if error]
-        assert views, "the cells showed no widget"
+        saved = sum(WIDGET_VIEW in output.get("data", {}) for cell in code_cells(notebook)
+                    for output in cell.get("outputs", []))
+        assert len(views) >= saved, f"the saved notebook shows {saved} widgets, the cells {views}"
 
         explorers = pads = 0
         readings = []  # what the pad read from the stroke and from the upload
