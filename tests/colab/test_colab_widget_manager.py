@@ -572,10 +572,10 @@ def test_what_colabs_manager_loses(environment, bundle, browser, server):
                    "the upload button to count the file")
         time.sleep(1)  # the frame's message to the host is on its way; then the kernel runs
         # this after the upload's message: it has the file, or never will
-        assert host.run("print(len(upload.value), upload._counter)", "uploaded")["status"] == "ok"
-        printed = output_frame(host.page, "uploaded").locator("pre.stdout")
-        wait_until(printed.count, RESPONSE_S, "the kernel to print what it received")
-        assert printed.inner_text().split() == ["0", "0"]
+        report = 'seen.value = f"files={len(upload.value)} counter={upload._counter}"'
+        assert host.run(report, "uploaded")["status"] == "ok"
+        assert wait_for_status(root, "files="), seen.inner_text()
+        assert "files=0 counter=0" in seen.inner_text()
     finally:
         host.close()
         server.shut_down_kernels()
