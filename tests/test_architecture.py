@@ -4,8 +4,9 @@ short lesson code.
 
 Layers, lowest first: base (config, checks, errors) < lessons (the lesson, data and training
 modules, and the package's ``__init__``) < figures (plotting) < widgets (``widgets/``). The
-checkers (``exercises/``) build on lessons only; the command line (cli, ``__main__``) and the teacher edition
-(teacher) on anything but the widgets. Every top-level module is listed below, so a new one must be given a layer.
+checkers (``exercises/``) build on lessons only; the command line (cli, ``__main__``) and the
+teacher edition (teacher) on anything but the widgets. Every top-level module is listed below, so
+a new one must be given a layer.
 """
 
 from __future__ import annotations

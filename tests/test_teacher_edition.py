@@ -317,6 +317,10 @@ WRONG_AVG = ("def my_avg_pool2d(x, kernel_size, stride=None, padding=0):\n"
 SHORTCUT_MAX = (reference_code()
                 + "\n\ndef my_max_pool2d(x, kernel_size, stride=None, padding=0):\n"
                 + "    return F.max_pool2d(x, kernel_size, stride, padding)\n")
+WARNING_MAX = (reference_code() + "\n\nimport warnings\n\n\n"
+               "def my_max_pool2d(x, kernel_size, stride=None, padding=0):\n"
+               "    warnings.warn('my note to myself')  # goes to stderr\n"
+               "    return solution_max_pool2d(x, kernel_size, stride, padding)\n")
 TUNED_MAX = (reference_code() + "\n\nfrom tests.test_teacher_edition import memorising\n\n"
              "my_max_pool2d = memorising(check_pool2d, F.max_pool2d)\n")
 
@@ -339,6 +343,7 @@ def submissions(student_edition: dict) -> dict[str, tuple[dict, set[str]]]:
     make("all_right", {"max_pool2d", "avg_pool2d"}, RIGHT_MAX, RIGHT_AVG)
     make("partly_wrong", {"max_pool2d"}, RIGHT_MAX, WRONG_AVG)
     make("shortcut", {"avg_pool2d"}, SHORTCUT_MAX, RIGHT_AVG)
+    make("right_but_warns", {"max_pool2d", "avg_pool2d"}, WARNING_MAX, RIGHT_AVG)
     make("tuned_to_visible", {"avg_pool2d"}, TUNED_MAX, RIGHT_AVG)
     make("endless_loop", {"avg_pool2d"}, "while True:\n    pass\n" + RIGHT_MAX, RIGHT_AVG)
     make("syntax_error", {"max_pool2d"}, RIGHT_MAX, "def my_avg_pool2d(x, kernel_size:\n")
