@@ -12,6 +12,7 @@ package; without them the test is skipped, except under CI (``CI=true``), where 
 Run it alone with ``pytest tests/test_browser.py -m browser``.
 """
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -152,11 +153,9 @@ class Lab:
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium driven by Playwright, for the whole module."""
-    if importlib.util.find_spec("jupyterlab") is None:
-        skip_or_fail("JupyterLab is not installed")
+@contextlib.contextmanager
+def headless_chromium():
+    """Headless Chromium driven by Playwright; skips without either (fails under CI=true)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -168,6 +167,15 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, for the whole module."""
+    if importlib.util.find_spec("jupyterlab") is None:
+        skip_or_fail("JupyterLab is not installed")
+    with headless_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")

@@ -20,13 +20,11 @@ import time
 import pytest
 
 from tests.test_browser import (
-    CHROMIUM_ARGS,
     NOTEBOOK_DIR,
     Lab,
     check_digit_pad,
-    chromium_path,
+    headless_chromium,
     image_sources,
-    skip_or_fail,
     stop_process_group,
     wait_until,
     wait_until_steady,
@@ -57,17 +55,8 @@ def browser():
     if not (found["notebook"] or "").startswith("6.") \
             or not (found["ipywidgets"] or "").startswith("7."):
         pytest.skip(f"not the Colab-pinned environment ({found}): run bash .ci/colab/run")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("Chromium is not installed (on Debian: apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with headless_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -35,10 +35,9 @@ from pathlib import Path
 import pytest
 
 from tests.test_browser import (
-    CHROMIUM_ARGS,
     SLIDER_HANDLES,
     Lab,
-    chromium_path,
+    headless_chromium,
     skip_or_fail,
     stop_process_group,
     wait_until,
@@ -145,17 +144,8 @@ def bundle():
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium driven by Playwright, for the whole module."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed")
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("Chromium is not installed (on Debian: apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with headless_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
